@@ -1,0 +1,138 @@
+"""Shared fixtures: known spans, the real SDK, captured output, clean global state."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import loguru
+import pytest
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+import tracelog
+import tracelog._json
+
+TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
+SPAN_ID = 0xB7AD6B7169203331
+TRACE_HEX = "0af7651916cd43dd8448eb211c80319c"
+SPAN_HEX = "b7ad6b7169203331"
+LIBRARIES = ("stdlib", "structlog", "loguru")
+
+
+@contextmanager
+def known_span(
+    trace_id: int = TRACE_ID, span_id: int = SPAN_ID, *, sampled: bool = True
+) -> Iterator[NonRecordingSpan]:
+    """Make a span with known IDs current (no SDK needed)."""
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
+    with trace.use_span(span):
+        yield span
+
+
+def parse_lines(text: str) -> list[dict[str, Any]]:
+    """Parse JSON lines strictly: NaN/Infinity literals are rejected."""
+
+    def reject(constant: str) -> Any:
+        raise ValueError(f"invalid JSON constant {constant}")
+
+    # JSON lines split on "\n" only: U+2028 or U+0085 may sit inside a string.
+    lines = text.split("\n")
+    assert lines[-1] == "", "the last line is not terminated"
+    records = []
+    for line in lines[:-1]:
+        record = json.loads(line, parse_constant=reject)
+        assert isinstance(record, dict)
+        records.append(record)
+    return records
+
+
+class Captured:
+    """A text stream tracelog writes to, with helpers to read it back."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        """Everything written so far."""
+        return self.stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON records written so far."""
+        return parse_lines(self.text)
+
+
+@pytest.fixture
+def captured() -> Captured:
+    """A fresh in-memory output."""
+    return Captured()
+
+
+@pytest.fixture
+def configured(captured: Captured) -> Callable[..., Captured]:
+    """configure() tracelog to write into `captured`, with any other options."""
+
+    def configure(**options: Any) -> Captured:
+        options.setdefault("level", "DEBUG")
+        tracelog.configure(output=captured.stream, **options)
+        return captured
+
+    return configure
+
+
+@pytest.fixture
+def tracer() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:
+    """A tracer from a real SDK TracerProvider with an in-memory exporter."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider.get_tracer("tests"), exporter
+    provider.shutdown()
+
+
+def emit(library: str, level: str, message: str, /, **fields: Any) -> None:
+    """Log one record through *library*, from this module (the logger name)."""
+    if library == "stdlib":
+        method = "exception" if level == "exception" else level
+        getattr(logging.getLogger(__name__), method)(message, extra=fields)
+    elif library == "structlog":
+        getattr(structlog.get_logger(__name__), level)(message, **fields)
+    else:
+        # bind() rather than keyword arguments: loguru would also str.format()
+        # the message with them.
+        getattr(loguru.logger.bind(**fields), level)(message)
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo whatever a test did to logging, structlog, loguru and tracelog."""
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    factory = logging.getLogRecordFactory()
+    structlog_config = structlog.get_config()
+    structlog_configured = structlog.is_configured()
+    orjson_available = tracelog._json.ORJSON_AVAILABLE
+    yield
+    tracelog.reset()
+    tracelog._json.ORJSON_AVAILABLE = orjson_available
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.setLogRecordFactory(factory)
+    if structlog_configured:
+        structlog.configure(**structlog_config)
+    else:
+        structlog.reset_defaults()

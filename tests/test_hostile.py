@@ -1,0 +1,147 @@
+"""Hostile values never raise into the application and never produce an invalid line."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracelog._json
+from tracelog._json import JsonEncoder
+
+from .conftest import LIBRARIES, emit, known_span, parse_lines
+
+
+class Unprintable:
+    """An object whose str() and repr() both raise."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def _cycle() -> dict[str, Any]:
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["self"] = loop
+    loop["list"] = [loop]
+    return loop
+
+
+def _deep(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+HOSTILE: dict[str, Any] = {
+    "unprintable": Unprintable(),
+    "cycle": _cycle(),
+    "raw_bytes": b"\xff\xfe\x00ok",
+    "surrogate": "lone \udc80 surrogate",
+    "huge": "x" * 1_000_000,
+    "nan": math.nan,
+    "inf": -math.inf,
+    "big_int": 2**100,
+    "negative_big_int": -(2**70),
+    "newlines": 'line one\n{"level":"critical","message":"forged"}\r\nthree',
+    "deep": _deep(2000),
+    "odd_keys": {(1, 2): "tuple key", None: "none key", 3: "int key"},
+    "a_set": {1, 2},
+    "an_object": object(),
+    "control": "\x1b[2J\x00\u202e",
+}
+
+
+@pytest.fixture(params=["orjson", "json"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run a test with each of python-json-logger's backends."""
+    if request.param == "json":
+        tracelog._json.ORJSON_AVAILABLE = False
+    return str(request.param)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_hostile_values_give_one_valid_line_each(library: str, backend: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """Each hostile value: the call returns, one strict-JSON line is written, the message kept."""
+    out = configured()
+    with known_span():
+        for name, value in HOSTILE.items():
+            emit(library, "info", f"value {name}", probe=value)
+    lines = out.text.split("\n")
+    assert lines[-1] == ""
+    records = parse_lines(out.text)
+    assert [r["message"] for r in records] == [f"value {name}" for name in HOSTILE]
+    probes = {r["message"].removeprefix("value "): r["probe"] for r in records}
+    assert probes["unprintable"] == "<unrepresentable Unprintable>"
+    assert probes["cycle"]["self"] == "[cycle]"
+    assert probes["cycle"]["list"] == ["[cycle]"]
+    assert probes["raw_bytes"] == "\\xff\\xfe\x00ok"
+    assert probes["surrogate"] == "lone \\udc80 surrogate"
+    assert probes["huge"] == "x" * 1_000_000
+    assert probes["nan"] is None
+    assert probes["inf"] is None
+    assert probes["big_int"] == 2**100
+    assert probes["negative_big_int"] == -(2**70)
+    assert probes["newlines"] == HOSTILE["newlines"]
+    assert probes["odd_keys"] == {"(1, 2)": "tuple key", "None": "none key", "3": "int key"}
+    assert sorted(probes["a_set"]) == [1, 2]
+    assert probes["an_object"].startswith("<object object at")
+    assert probes["control"] == HOSTILE["control"]
+    depth, value = 0, probes["deep"]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0]
+    assert value == "[too deep]"
+    assert depth < 100
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_hostile_messages(library: str, backend: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """Messages with newlines, surrogates and control characters stay on one line."""
+    out = configured()
+    messages = ["two\nlines", "sur\udcffrogate", "\x1b]0;title\x07", "\u2028sep"]
+    for message in messages:
+        emit(library, "warning", message)
+    assert out.text.count("\n") == len(messages)
+    assert [r["message"] for r in parse_lines(out.text)] == [
+        "two\nlines",
+        "sur\\udcffrogate",
+        "\x1b]0;title\x07",
+        "\u2028sep",
+    ]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_many_extra_fields(library: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """A record with 129 extra fields keeps all of them."""
+    out = configured()
+    fields = {f"field_{i}": i for i in range(129)}
+    emit(library, "info", "wide", **fields)
+    (record,) = out.records()
+    assert {k: v for k, v in record.items() if k.startswith("field_")} == fields
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@pytest.mark.parametrize("which", ["orjson", "json"])
+@settings(max_examples=300, deadline=None)
+@given(value=json_values)
+def test_encoder_always_writes_one_valid_line(which: str, value: Any) -> None:
+    """For arbitrary nested values, both backends write one strict-JSON line."""
+    line = JsonEncoder(backend=which).dumps({"message": "m", "value": value})
+    assert "\n" not in line
+    line.encode("utf-8")
+    (record,) = parse_lines(line + "\n")
+    assert record["message"] == "m"

@@ -1,0 +1,99 @@
+"""Sensitive values never reach the output, at any depth, in any library."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracelog._redact import Redactor, key_words
+
+from .conftest import LIBRARIES, emit
+
+SENSITIVE = [
+    "password",
+    "db_password",
+    "Authorization",
+    "X-Api-Key",
+    "access_token",
+    "client_secret",
+    "Set-Cookie",
+    "PASSWORD",
+    "refreshToken",
+    "APIKey",
+    "session_id",
+]
+HARMLESS = [
+    "input_tokens",
+    "max_tokens",
+    "output_tokens",
+    "author",
+    "keyboard",
+    "user",
+    "cache_key",
+]
+
+
+@pytest.mark.parametrize("key", SENSITIVE)
+def test_sensitive_keys(key: str) -> None:
+    """The issue's examples and their case and separator variants are sensitive."""
+    assert Redactor().is_sensitive(key)
+
+
+@pytest.mark.parametrize("key", HARMLESS)
+def test_harmless_keys(key: str) -> None:
+    """LLM token counters and lookalike words are not redacted."""
+    assert not Redactor().is_sensitive(key)
+
+
+def test_key_words() -> None:
+    """Keys split on separators, camelCase and acronyms, lowercased."""
+    assert key_words("X-Api-Key") == ("x", "api", "key")
+    assert key_words("accessToken") == ("access", "token")
+    assert key_words("APIKey") == ("api", "key")
+    assert key_words("set-cookie") == ("set", "cookie")
+
+
+def test_custom_and_empty_key_lists() -> None:
+    """redact= replaces the defaults; an empty list turns redaction off."""
+    custom = Redactor(["ssn", "card number"])
+    assert custom.is_sensitive("customer_SSN")
+    assert custom.is_sensitive("cardNumber")
+    assert not custom.is_sensitive("password")
+    assert not Redactor([]).is_sensitive("password")
+    with pytest.raises(TypeError):
+        Redactor("password")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_redaction_at_every_depth(library: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """Top level, nested dicts and dicts inside lists are all redacted; the rest is kept."""
+    out = configured()
+    secret = "hunter2-do-not-log"
+    payload = {
+        "db": {"host": "db1", "password": secret},
+        "headers": [{"Authorization": f"Bearer {secret}"}, {"X-Api-Key": secret, "accept": "json"}],
+        "usage": {"input_tokens": 12, "max_tokens": 512},
+        "deep": [[{"inner": {"client_secret": secret}}]],
+    }
+    original = repr(payload)
+    emit(library, "info", "call", password=secret, access_token=secret, request=payload)
+    assert secret not in out.text
+    (record,) = out.records()
+    assert record["password"] == "[REDACTED]"
+    assert record["access_token"] == "[REDACTED]"
+    assert record["request"] == {
+        "db": {"host": "db1", "password": "[REDACTED]"},
+        "headers": [{"Authorization": "[REDACTED]"}, {"X-Api-Key": "[REDACTED]", "accept": "json"}],
+        "usage": {"input_tokens": 12, "max_tokens": 512},
+        "deep": [[{"inner": {"client_secret": "[REDACTED]"}}]],
+    }
+    assert repr(payload) == original, "the caller's objects must not be modified"
+
+
+def test_redact_option_of_configure(configured) -> None:  # type: ignore[no-untyped-def]
+    """configure(redact=...) sets the key words for all libraries."""
+    out = configured(redact=["email"])
+    for library in LIBRARIES:
+        emit(library, "info", "signup", user_email="a@example.com", password="kept-on-purpose")
+    records = out.records()
+    assert [r["user_email"] for r in records] == ["[REDACTED]"] * 3
+    assert [r["password"] for r in records] == ["kept-on-purpose"] * 3

@@ -1,0 +1,154 @@
+"""The one place that reads the active OpenTelemetry span.
+
+Reading IDs is on the hot path of every log record, so this module avoids
+``trace.get_current_span()`` (several calls and an ``isinstance`` check) and
+formats the 128-bit hex only once per span: the result for a span context is
+cached, and the result for the current OpenTelemetry ``Context`` object is
+kept in a one-entry cache, so a burst of records inside one span costs a
+context-variable read and an identity check each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+__all__ = ["TraceContext", "current", "from_hex", "from_span_context", "parse_traceparent"]
+
+_MAX_CACHED_SPANS = 4096
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The IDs of one span, formatted as OpenTelemetry writes them.
+
+    Attributes:
+        trace_id: 32 lowercase hex digits.
+        span_id: 16 lowercase hex digits.
+        trace_flags: the W3C trace flags as two hex digits ("01": sampled).
+        sampled: whether the sampled bit is set.
+        traceparent: the W3C ``traceparent`` header value for this span.
+    """
+
+    trace_id: str
+    span_id: str
+    trace_flags: str
+    sampled: bool
+    traceparent: str
+    # Per-profile renderings of these IDs, filled in lazily by tracelog._fields.
+    _rendered: dict[Any, Any] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+
+def _make(trace_id: str, span_id: str, flags: int) -> TraceContext:
+    trace_flags = f"{flags & 0xFF:02x}"
+    return TraceContext(
+        trace_id=trace_id,
+        span_id=span_id,
+        trace_flags=trace_flags,
+        sampled=bool(flags & 0x01),
+        traceparent=f"00-{trace_id}-{span_id}-{trace_flags}",
+    )
+
+
+_by_span_context: dict[int, tuple[SpanContext, TraceContext | None]] = {}
+
+
+def from_span_context(span_context: SpanContext) -> TraceContext | None:
+    """The `TraceContext` of a span context, or None when it is invalid."""
+    key = id(span_context)
+    hit = _by_span_context.get(key)
+    # The cache holds the span context itself, so its id cannot be reused
+    # by another object while the entry exists; the identity check guards
+    # against a racing clear() between get and use.
+    if hit is not None and hit[0] is span_context:
+        return hit[1]
+    try:
+        if span_context.is_valid:
+            result: TraceContext | None = _make(
+                f"{span_context.trace_id:032x}",
+                f"{span_context.span_id:016x}",
+                int(span_context.trace_flags),
+            )
+        else:
+            result = None
+    except Exception:  # a foreign object posing as a SpanContext
+        return None
+    if len(_by_span_context) >= _MAX_CACHED_SPANS:
+        _by_span_context.clear()
+    _by_span_context[key] = (span_context, result)
+    return result
+
+
+def from_hex(trace_id: str, span_id: str, trace_flags: str | int = "01") -> TraceContext | None:
+    """A `TraceContext` from hex IDs, or None unless they are valid W3C IDs."""
+    if not isinstance(trace_id, str) or not isinstance(span_id, str):
+        return None
+    trace_id = trace_id.lower()
+    span_id = span_id.lower()
+    if not (_HEX32.fullmatch(trace_id) and _HEX16.fullmatch(span_id)):
+        return None
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    try:
+        flags = trace_flags if isinstance(trace_flags, int) else int(trace_flags, 16)
+    except (TypeError, ValueError):
+        return None
+    return _make(trace_id, span_id, flags)
+
+
+def parse_traceparent(value: str) -> TraceContext | None:
+    """A `TraceContext` from a W3C ``traceparent`` header, or None if malformed."""
+    if not isinstance(value, str):
+        return None
+    match = _TRACEPARENT.fullmatch(value.strip().lower())
+    if match is None:
+        return None
+    return from_hex(match[1], match[2], match[3])
+
+
+def _context_reader() -> Callable[[], Any]:
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is ContextVarsRuntimeContext:
+        var = getattr(runtime, "_current_context", None)
+        if var is not None and callable(getattr(var, "get", None)):
+            return var.get  # type: ignore[no-any-return]
+    # Another runtime context was configured (OTEL_PYTHON_CONTEXT): use the API.
+    return otel_context.get_current
+
+
+_read_context = _context_reader()
+# (OpenTelemetry Context object, what it resolved to). A tuple, so a reader in
+# another thread always sees a matching pair.
+_last: tuple[object, TraceContext | None] = (object(), None)
+
+
+def current() -> TraceContext | None:
+    """The IDs of the span current in this thread or task, or None.
+
+    None when there is no span or its context is invalid. A non-recording or
+    unsampled span with valid IDs still counts: its flags say it is unsampled.
+    """
+    global _last
+    ctx = _read_context()
+    last = _last
+    if last[0] is ctx:
+        return last[1]
+    try:
+        span = ctx.get(_SPAN_KEY)
+        result = None if span is None else from_span_context(span.get_span_context())
+    except Exception:  # not a Span: get_current_span() would ignore it too
+        result = None
+    _last = (ctx, result)
+    return result

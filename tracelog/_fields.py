@@ -1,0 +1,383 @@
+"""Field-name profiles and the one record schema all three adapters write.
+
+Every adapter (stdlib, structlog, loguru) reduces its record to the same
+inputs (time, level, logger, message, trace context, extra fields,
+exception) and calls `Schema.build`, so the three write identical records.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeAlias
+
+from tracelog._context import TraceContext
+from tracelog._json import _text
+from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED, Redactor
+
+__all__ = [
+    "PROFILES",
+    "ExcInfo",
+    "ExceptionFields",
+    "Schema",
+    "exception_fields",
+    "format_timestamp",
+]
+
+ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+@dataclass(frozen=True)
+class _Profile:
+    timestamp: str
+    level: str
+    logger: str
+    message: str
+    trace_id: str
+    span_id: str
+    trace_flags: str | None
+    exception_type: str
+    exception_message: str
+    exception_stacktrace: str
+    stack: str
+    static: tuple[tuple[str, str], ...] = ()
+
+
+PROFILES: dict[str, _Profile] = {
+    # OpenTelemetry: trace context in non-OTLP log formats, semantic names.
+    "otel": _Profile(
+        timestamp="timestamp",
+        level="level",
+        logger="logger",
+        message="message",
+        trace_id="trace_id",
+        span_id="span_id",
+        trace_flags="trace_flags",
+        exception_type="exception.type",
+        exception_message="exception.message",
+        exception_stacktrace="exception.stacktrace",
+        stack="code.stacktrace",
+    ),
+    # Elastic Common Schema, dotted keys (Elasticsearch expands them).
+    "ecs": _Profile(
+        timestamp="@timestamp",
+        level="log.level",
+        logger="log.logger",
+        message="message",
+        trace_id="trace.id",
+        span_id="span.id",
+        trace_flags=None,
+        exception_type="error.type",
+        exception_message="error.message",
+        exception_stacktrace="error.stack_trace",
+        stack="log.origin.stack_trace",
+        static=(("ecs.version", "8.11.0"),),
+    ),
+    # Datadog reserved attributes; IDs as decimal strings of the lower 64 bits.
+    "datadog": _Profile(
+        timestamp="timestamp",
+        level="status",
+        logger="logger.name",
+        message="message",
+        trace_id="dd.trace_id",
+        span_id="dd.span_id",
+        trace_flags=None,
+        exception_type="error.kind",
+        exception_message="error.message",
+        exception_stacktrace="error.stack",
+        stack="stack_info",
+    ),
+    # Google Cloud Logging special fields of structured (JSON) logs.
+    "gcp": _Profile(
+        timestamp="time",
+        level="severity",
+        logger="logger",
+        message="message",
+        trace_id="logging.googleapis.com/trace",
+        span_id="logging.googleapis.com/spanId",
+        trace_flags="logging.googleapis.com/trace_sampled",
+        exception_type="exception.type",
+        exception_message="exception.message",
+        exception_stacktrace="stack_trace",
+        stack="stack_info",
+    ),
+}
+
+_GCP_SEVERITY = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "success": "NOTICE",
+    "notice": "NOTICE",
+    "warning": "WARNING",
+    "warn": "WARNING",
+    "error": "ERROR",
+    "exception": "ERROR",
+    "critical": "CRITICAL",
+    "fatal": "CRITICAL",
+}
+_GCP_PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT")
+
+_second: tuple[int, str] = (-1, "")
+
+
+def format_timestamp(seconds: float) -> str:
+    """RFC 3339 in UTC with microseconds: ``2026-11-22T10:04:05.123456Z``."""
+    global _second
+    whole = int(seconds)
+    micros = int((seconds - whole) * 1_000_000)
+    cached = _second
+    if cached[0] == whole:
+        prefix = cached[1]
+    else:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, prefix)
+    return f"{prefix}.{micros:06d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionFields:
+    """An exception rendered once, in the emitting thread if need be."""
+
+    type: str
+    message: str
+    stacktrace: str
+
+
+def qualified_name(cls: type) -> str:
+    """``module.QualName`` of a class; builtins by their bare name."""
+    name = getattr(cls, "__qualname__", None) or getattr(cls, "__name__", "<unknown>")
+    module = getattr(cls, "__module__", None)
+    if not module or module == "builtins":
+        return str(name)
+    return f"{module}.{name}"
+
+
+def exception_fields(exc_info: ExcInfo | tuple[Any, Any, Any]) -> ExceptionFields:
+    """The OpenTelemetry ``exception.*`` values of an ``exc_info`` tuple."""
+    exc_type, value, tb = exc_info
+    try:
+        stacktrace = "".join(traceback.format_exception(exc_type, value, tb))
+    except Exception:
+        stacktrace = ""
+    return ExceptionFields(
+        type=qualified_name(exc_type) if isinstance(exc_type, type) else _text(exc_type),
+        message=_text(value),
+        stacktrace=stacktrace,
+    )
+
+
+class Schema:
+    """Builds records in one field profile.
+
+    Args:
+        fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
+        service_name: written as the profile's service field when given.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+    """
+
+    __slots__ = (
+        "_head",
+        "_k_exc_message",
+        "_k_exc_stacktrace",
+        "_k_exc_type",
+        "_k_level",
+        "_k_logger",
+        "_k_message",
+        "_k_stack",
+        "_k_time",
+        "_levels",
+        "_profile",
+        "_project",
+        "_trace_key",
+        "fields",
+        "redactor",
+        "service_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Redactor | Any = DEFAULT_REDACT_KEYS,
+    ) -> None:
+        profile = PROFILES.get(fields) if isinstance(fields, str) else None
+        if profile is None:
+            raise ValueError(
+                f"fields must be one of {', '.join(map(repr, PROFILES))}, not {fields!r}"
+            )
+        if service_name is not None and not isinstance(service_name, str):
+            raise TypeError(f"service_name must be a string, not {type(service_name).__name__}")
+        self.fields = fields
+        self.service_name = service_name or None
+        self.redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
+        self._profile = profile
+        self._k_time = profile.timestamp
+        self._k_level = profile.level
+        self._k_logger = profile.logger
+        self._k_message = profile.message
+        self._k_exc_type = profile.exception_type
+        self._k_exc_message = profile.exception_message
+        self._k_exc_stacktrace = profile.exception_stacktrace
+        self._k_stack = profile.stack
+        self._levels: dict[str, str] = {}
+        self._project = ""
+        if fields == "gcp":
+            self._project = next(
+                (os.environ[v] for v in _GCP_PROJECT_VARIABLES if os.environ.get(v)), ""
+            )
+        self._trace_key = (fields, self._project)
+        head: dict[str, Any] = {}
+        if self.service_name:
+            if fields == "datadog":
+                head["service"] = self.service_name
+            elif fields == "gcp":
+                head["serviceContext"] = {"service": self.service_name}
+            else:
+                head["service.name"] = self.service_name
+        head.update(profile.static)
+        self._head = head
+
+    @property
+    def profile(self) -> _Profile:
+        """The field names of this schema's profile."""
+        return self._profile
+
+    @property
+    def trace_keys(self) -> tuple[str, ...]:
+        """The keys this profile writes the trace context under."""
+        p = self._profile
+        return (p.trace_id, p.span_id) + ((p.trace_flags,) if p.trace_flags else ())
+
+    def level(self, name: str) -> str:
+        """The profile's rendering of a level name (any case)."""
+        value = self._levels.get(name)
+        if value is None:
+            lower = name.lower() if isinstance(name, str) else _text(name).lower()
+            value = _GCP_SEVERITY.get(lower, "DEFAULT") if self.fields == "gcp" else lower
+            if len(self._levels) < 256:
+                self._levels[name] = value
+        return value
+
+    def trace_fields(self, ctx: TraceContext) -> dict[str, Any]:
+        """The trace context in this profile's fields, formatted once per span."""
+        fields: dict[str, Any] | None = ctx._rendered.get(self._trace_key)
+        if fields is None:
+            fields = self._render_trace(ctx)
+            ctx._rendered[self._trace_key] = fields
+        return fields
+
+    def _render_trace(self, ctx: TraceContext) -> dict[str, Any]:
+        p = self._profile
+        if self.fields == "datadog":
+            return {
+                p.trace_id: str(int(ctx.trace_id[16:], 16)),
+                p.span_id: str(int(ctx.span_id, 16)),
+            }
+        if self.fields == "gcp":
+            trace = (
+                f"projects/{self._project}/traces/{ctx.trace_id}" if self._project else ctx.trace_id
+            )
+            fields: dict[str, Any] = {p.trace_id: trace, p.span_id: ctx.span_id}
+            if p.trace_flags:
+                fields[p.trace_flags] = ctx.sampled
+            return fields
+        fields = {p.trace_id: ctx.trace_id, p.span_id: ctx.span_id}
+        if p.trace_flags:
+            fields[p.trace_flags] = ctx.trace_flags
+        return fields
+
+    def build(
+        self,
+        timestamp: float,
+        level: str,
+        logger: str | None,
+        message: str,
+        trace: TraceContext | dict[str, Any] | None,
+        extras: Mapping[Any, Any] | None = None,
+        exception: ExceptionFields | None = None,
+        stack: str | None = None,
+    ) -> dict[str, Any]:
+        """One record as an ordered dict of output fields.
+
+        Order: time, level, logger, message, service, trace context, extra
+        fields, exception. An extra field whose key the record already uses
+        is kept under ``extra.<key>``, unless it only repeats the same value
+        (as a processor that stamped the IDs before does).
+        """
+        levels = self._levels
+        record: dict[str, Any] = {
+            self._k_time: format_timestamp(timestamp),
+            self._k_level: levels[level] if level in levels else self.level(level),
+        }
+        if logger is not None:
+            record[self._k_logger] = logger
+        record[self._k_message] = message
+        if self._head:
+            record.update(self._head)
+        if trace is not None:
+            if isinstance(trace, dict):
+                # Already rendered in this profile, e.g. by a structlog processor.
+                record.update(trace)
+            else:
+                fields = trace._rendered.get(self._trace_key)
+                record.update(fields if fields is not None else self.trace_fields(trace))
+        tail: dict[str, Any] | None = None
+        if exception is not None:
+            tail = {}
+            if exception.type:
+                tail[self._k_exc_type] = exception.type
+                tail[self._k_exc_message] = exception.message
+            tail[self._k_exc_stacktrace] = exception.stacktrace
+        if stack:
+            tail = tail or {}
+            tail[self._k_stack] = stack
+        if extras:
+            self._add_extras(record, extras, tail)
+        if tail:
+            record.update(tail)
+        return record
+
+    def _add_extras(
+        self, record: dict[str, Any], extras: Mapping[Any, Any], tail: dict[str, Any] | None
+    ) -> None:
+        redactor = self.redactor
+        sensitive = redactor.is_sensitive if redactor else None
+        for given_key, given in extras.items():
+            key = given_key if type(given_key) is str else _text(given_key)
+            if sensitive is not None and sensitive(key):
+                value: Any = REDACTED
+            elif type(given) not in _SCALARS:
+                value = redactor.clean(given)
+            else:
+                value = given
+            if key in record or (tail is not None and key in tail):
+                if _repeats(record[key] if key in record else tail[key], value):  # type: ignore[index]
+                    continue
+                key = _free_key(key, record, tail)
+            record[key] = value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _repeats(taken: Any, value: Any) -> bool:
+    """Whether an extra value is a copy of what the record says already."""
+    if type(taken) is not type(value):
+        return False
+    try:
+        return bool(taken == value)
+    except Exception:
+        return False
+
+
+def _free_key(key: str, record: dict[str, Any], tail: dict[str, Any] | None) -> str:
+    candidate = f"extra.{key}"
+    while candidate in record or (tail is not None and candidate in tail):
+        candidate = f"extra.{candidate}"
+    return candidate

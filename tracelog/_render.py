@@ -1,0 +1,119 @@
+"""Records to text: a `Schema` plus JSON or console rendering, never raising."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tracelog import _errors
+from tracelog._console import ConsoleRenderer, use_colour
+from tracelog._context import TraceContext
+from tracelog._fields import ExceptionFields, Schema
+from tracelog._json import JsonEncoder, _text
+from tracelog._redact import DEFAULT_REDACT_KEYS
+
+__all__ = ["ERROR_KEY", "FORMATS", "Renderer"]
+
+FORMATS = ("json", "console")
+ERROR_KEY = "tracelog.error"
+
+
+class Renderer:
+    """Turns record inputs into one line of text in a profile and a format.
+
+    Args:
+        format: ``"json"`` or ``"console"``.
+        fields: the field profile (see `Schema`).
+        service_name: the service field's value, if any.
+        redact: key words whose values are redacted.
+        colour: for ``"console"``: None to colour only on a terminal.
+        isatty: whether the destination is a terminal (for ``colour=None``).
+    """
+
+    __slots__ = ("_console", "_json", "format", "schema")
+
+    def __init__(
+        self,
+        *,
+        format: str = "json",
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        colour: bool | None = None,
+        isatty: bool = False,
+    ) -> None:
+        if format not in FORMATS:
+            raise ValueError(f'format must be "json" or "console", not {format!r}')
+        self.format = format
+        self.schema = Schema(fields=fields, service_name=service_name, redact=redact)
+        self._json = JsonEncoder()
+        self._console = (
+            ConsoleRenderer(self.schema, colour=use_colour(isatty) if colour is None else colour)
+            if format == "console"
+            else None
+        )
+
+    def render(
+        self,
+        timestamp: float,
+        level: str,
+        logger: str | None,
+        message: str,
+        trace: TraceContext | dict[str, Any] | None,
+        extras: Mapping[Any, Any] | None = None,
+        exception: ExceptionFields | None = None,
+        stack: str | None = None,
+    ) -> str:
+        """The record as one line (no trailing newline); never raises.
+
+        Whatever cannot be rendered is left out and named in a
+        ``tracelog.error`` field: the record itself is always returned.
+        """
+        try:
+            record = self.schema.build(
+                timestamp, level, logger, message, trace, extras, exception, stack
+            )
+        except Exception as exc:
+            _errors.report("could not build a log record", exc)
+            record = self._fallback(timestamp, level, logger, message, trace, exception, exc)
+        return self.text(record)
+
+    def text(self, record: dict[str, Any]) -> str:
+        """Render an already built record dict."""
+        if self._console is not None:
+            try:
+                return self._console.render(record)
+            except Exception as exc:
+                _errors.report("could not render a console line", exc)
+        return self._json.dumps(record)
+
+    def _fallback(
+        self,
+        timestamp: Any,
+        level: Any,
+        logger: Any,
+        message: Any,
+        trace: TraceContext | dict[str, Any] | None,
+        exception: ExceptionFields | None,
+        error: BaseException,
+    ) -> dict[str, Any]:
+        try:
+            stamp = float(timestamp)
+        except Exception:
+            stamp = time.time()
+        try:
+            record = self.schema.build(
+                stamp if math.isfinite(stamp) else time.time(),
+                _text(level),
+                None if logger is None else _text(logger),
+                _text(message),
+                trace if isinstance(trace, (TraceContext, dict)) else None,
+                None,
+                exception if isinstance(exception, ExceptionFields) else None,
+            )
+        except Exception:
+            record = {"message": _text(message)}
+        record[ERROR_KEY] = f"{type(error).__name__}: {_text(error)}"
+        return record

@@ -1,0 +1,283 @@
+"""loguru integration: a patcher that stamps IDs and formats that write the schema.
+
+- `patcher` puts ``trace_id``, ``span_id`` and ``trace_flags`` into
+  ``record["extra"]``. Patchers run in the thread that logs, before any sink,
+  so the IDs are right for every sink, ``enqueue=True`` included.
+  `install_patcher` installs it on the global logger, chained after any
+  patcher already configured there.
+- `JsonFormat` and `ConsoleFormat` are ``format=`` callables for
+  ``logger.add``. loguru calls them in the logging thread, before a queued
+  sink's hand-off, so the line is rendered where the IDs are current.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tracelog import _context, _errors
+from tracelog._errors import MissingExtraError
+from tracelog._fields import ExceptionFields, exception_fields
+from tracelog._json import _text
+from tracelog._output import Output
+from tracelog._redact import DEFAULT_REDACT_KEYS
+from tracelog._render import ERROR_KEY, Renderer
+
+try:
+    import loguru
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise MissingExtraError("loguru") from exc
+
+__all__ = [
+    "ConsoleFormat",
+    "JsonFormat",
+    "Patcher",
+    "install_patcher",
+    "patcher",
+    "uninstall_patcher",
+]
+
+_CACHE_KEY = "loguru"
+_PATCHER_KEYS = frozenset({"trace_id", "span_id", "trace_flags"})
+
+
+def patcher(record: Any) -> None:
+    """Put the current span's IDs into ``record["extra"]`` (nothing outside a span)."""
+    try:
+        trace = _context.current()
+        if trace is not None:
+            fields = trace._rendered.get(_CACHE_KEY)
+            if fields is None:
+                fields = {
+                    "trace_id": trace.trace_id,
+                    "span_id": trace.span_id,
+                    "trace_flags": trace.trace_flags,
+                }
+                trace._rendered[_CACHE_KEY] = fields
+            record["extra"].update(fields)
+    except Exception as exc:
+        _errors.report("could not read the trace context", exc)
+
+
+class Patcher:
+    """`patcher`, chained after a previously configured patcher.
+
+    Args:
+        previous: the patcher to run first, if any.
+    """
+
+    __slots__ = ("enabled", "previous")
+
+    def __init__(self, previous: Callable[[Any], None] | None = None) -> None:
+        self.previous = previous
+        self.enabled = True
+
+    def __call__(self, record: Any) -> None:
+        if self.previous is not None:
+            self.previous(record)
+        if self.enabled:
+            patcher(record)
+
+
+def install_patcher(logger: Any = None) -> None:
+    """Install `patcher` on loguru's logger, after any patcher configured there.
+
+    Calling it again while installed does nothing.
+    """
+    logger = loguru.logger if logger is None else logger
+    previous = getattr(getattr(logger, "_core", None), "patcher", None)
+    if isinstance(previous, Patcher) and previous.enabled:
+        return
+    logger.configure(patcher=Patcher(previous))
+
+
+def uninstall_patcher(logger: Any = None) -> None:
+    """Undo `install_patcher`, giving back the previous patcher."""
+    logger = loguru.logger if logger is None else logger
+    current = getattr(getattr(logger, "_core", None), "patcher", None)
+    if not isinstance(current, Patcher):
+        return
+    if current.previous is not None:
+        logger.configure(patcher=current.previous)
+    else:
+        # loguru cannot unset a patcher; leave a pass-through in place.
+        current.enabled = False
+
+
+_counter = itertools.count()
+
+
+class _Format:
+    """A ``format=`` callable: renders the record and returns a template for it."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        # The rendered line travels in the record under a key of its own,
+        # so the template never contains the line (whose braces loguru would parse).
+        self._key = f"_tracelog_line_{next(_counter)}"
+        self._template = "{" + self._key + "}\n"
+
+    def __call__(self, record: Any) -> str:
+        try:
+            line = self._render(record)
+        except Exception as exc:
+            _errors.report("could not render a loguru record", exc)
+            line = self._fallback(record, exc)
+        record[self._key] = line
+        return self._template
+
+    def _render(self, record: Any) -> str:
+        exception: ExceptionFields | None = None
+        raised = record["exception"]
+        if raised is not None and raised[0] is not None:
+            exception = exception_fields((raised[0], raised[1], raised[2]))
+        # loguru calls formats in the logging thread, so the current span is
+        # the record's. The patcher's copy of its IDs in "extra" is dropped.
+        trace = _context.current()
+        extra = record["extra"]
+        if trace is not None and extra.get("trace_id") == trace.trace_id:
+            extra = {k: v for k, v in extra.items() if k not in _PATCHER_KEYS}
+        return self.renderer.render(
+            record["time"].timestamp(),
+            record["level"].name,
+            record["name"],
+            record["message"],
+            trace,
+            extra,
+            exception,
+        )
+
+    def _fallback(self, record: Any, error: Exception) -> str:
+        def get(key: str) -> Any:
+            try:
+                return record[key]
+            except Exception:
+                return None
+
+        try:
+            timestamp = get("time").timestamp()
+        except Exception:
+            timestamp = time.time()
+        level = get("level")
+        return self.renderer.render(
+            timestamp,
+            _text(getattr(level, "name", "error")),
+            None if get("name") is None else _text(get("name")),
+            _text(get("message")),
+            _context.current(),
+            {ERROR_KEY: f"{type(error).__name__}: {_text(error)}"},
+        )
+
+
+class JsonFormat(_Format):
+    """loguru ``format=`` callable writing tracelog's JSON schema, one line per record.
+
+    Use it with any sink: ``logger.add("app.jsonl", format=JsonFormat())``.
+
+    Args:
+        fields: the field profile.
+        service_name: the service name to write, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+    ) -> None:
+        super().__init__(
+            Renderer(format="json", fields=fields, service_name=service_name, redact=redact)
+        )
+
+
+class ConsoleFormat(_Format):
+    """loguru ``format=`` callable: human-friendly lines with the same fields.
+
+    Args:
+        fields: the field profile.
+        service_name: the service name to show, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        colour: add ANSI colours.
+    """
+
+    def __init__(
+        self,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        colour: bool = False,
+    ) -> None:
+        super().__init__(
+            Renderer(
+                format="console",
+                fields=fields,
+                service_name=service_name,
+                redact=redact,
+                colour=colour,
+            )
+        )
+
+
+class _OutputSink:
+    """A loguru sink writing formatted lines to a tracelog Output."""
+
+    __slots__ = ("_output",)
+
+    def __init__(self, output: Output) -> None:
+        self._output = output
+
+    def __call__(self, message: str) -> None:
+        self._output.write(message)
+
+
+# loguru adds a stderr handler with id 0 at import; configure() replaces it
+# and reset() puts one back, whose id is kept here for the next configure().
+_default_handler_id: int | None = 0
+
+
+def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> Any:
+    """Point loguru's logger at *output*; return the undo callable (for configure())."""
+    logger = loguru.logger
+    options = {k: v for k, v in renderer_options.items() if k != "format"}
+    log_format: _Format
+    if renderer_options.get("format") == "console":
+        log_format = ConsoleFormat(**options)
+    else:
+        del options["colour"]
+        log_format = JsonFormat(**options)
+    install_patcher(logger)
+    global _default_handler_id
+    removed_default = _default_handler_id is not None
+    if removed_default:
+        try:
+            # loguru's own stderr handler would write every record twice.
+            logger.remove(_default_handler_id)
+        except ValueError:  # the application removed it already
+            removed_default = False
+        _default_handler_id = None
+    handler_id = logger.add(
+        _OutputSink(output),
+        level=level,
+        format=log_format,
+        colorize=False,
+        backtrace=False,
+        diagnose=False,
+        catch=True,
+    )
+
+    def undo() -> None:
+        with contextlib.suppress(ValueError):  # the application removed it already
+            logger.remove(handler_id)
+        uninstall_patcher(logger)
+        if removed_default:
+            global _default_handler_id
+            _default_handler_id = logger.add(sys.stderr)
+
+    return undo

@@ -1,0 +1,414 @@
+"""Standard-library ``logging`` integration.
+
+- `install_record_factory` stamps every record with the current span's IDs
+  when it is created, in the thread or task that logs it, so IDs stay right
+  behind a ``QueueHandler``. `TraceContextFilter` does the same per
+  handler or logger, for ``dictConfig``.
+- `JsonFormatter` (built on python-json-logger) and `ConsoleFormatter` write
+  tracelog's record schema.
+- `QueueHandler` keeps exceptions structured across a queue.
+
+Stamped records carry ``otelTraceID``, ``otelSpanID`` and
+``otelTraceSampled``, the names OpenTelemetry's ``LoggingInstrumentor``
+uses, so format strings written for it keep working.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import logging.handlers
+from collections.abc import Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
+
+from tracelog import _context, _errors
+from tracelog._context import TraceContext
+from tracelog._fields import ExceptionFields, exception_fields
+from tracelog._json import _text
+from tracelog._output import Output
+from tracelog._redact import DEFAULT_REDACT_KEYS
+from tracelog._render import ERROR_KEY, Renderer
+
+__all__ = [
+    "ConsoleFormatter",
+    "JsonFormatter",
+    "QueueHandler",
+    "TraceContextFilter",
+    "install_record_factory",
+    "stamp",
+    "uninstall_record_factory",
+]
+
+STAMP = "_tracelog_trace"
+"""Record attribute holding the `TraceContext` (or None) captured at emit time."""
+_EXCEPTION = "_tracelog_exception"
+_UNSTAMPED = object()
+_NO_SPAN = {"otelTraceID": "0", "otelSpanID": "0", "otelTraceSampled": False}
+_STAMP_CACHE_KEY = "stdlib"
+
+# Attributes of a fresh LogRecord; extras, stamps and formatter fields follow them.
+_STANDARD_COUNT = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_RESERVED = frozenset(RESERVED_ATTRS) | {
+    "message",
+    "asctime",
+    "taskName",
+    "exc_text",
+    "stack_info",
+    "otelTraceID",
+    "otelSpanID",
+    "otelTraceSampled",
+    "otelServiceName",
+}
+
+
+def stamp(record: logging.LogRecord) -> None:
+    """Capture the current span's IDs on *record* (call it in the emitting thread)."""
+    trace = _context.current()
+    attrs = record.__dict__
+    if trace is None:
+        attrs.update(_NO_SPAN)
+    else:
+        compat = trace._rendered.get(_STAMP_CACHE_KEY)
+        if compat is None:
+            compat = {
+                "otelTraceID": trace.trace_id,
+                "otelSpanID": trace.span_id,
+                "otelTraceSampled": trace.sampled,
+            }
+            trace._rendered[_STAMP_CACHE_KEY] = compat
+        attrs.update(compat)
+    attrs[STAMP] = trace
+
+
+class _StampingFactory:
+    """A LogRecord factory that wraps the previous one and stamps its records."""
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+        self.enabled = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = self.previous(*args, **kwargs)
+        if self.enabled:
+            try:
+                stamp(record)
+            except Exception as exc:
+                _errors.report("could not read the trace context", exc)
+        return record
+
+
+_installed: _StampingFactory | None = None
+
+
+def install_record_factory() -> None:
+    """Stamp every LogRecord with the current IDs as it is created.
+
+    Wraps the current factory, so other factories keep working. Calling it
+    again while installed does nothing.
+    """
+    global _installed
+    if _installed is not None and _installed.enabled:
+        return
+    _installed = _StampingFactory(logging.getLogRecordFactory())
+    logging.setLogRecordFactory(_installed)
+
+
+def uninstall_record_factory() -> None:
+    """Undo `install_record_factory`.
+
+    If another factory has wrapped tracelog's since, tracelog's is switched
+    off in place instead, so the other one keeps working.
+    """
+    global _installed
+    factory, _installed = _installed, None
+    if factory is None:
+        return
+    factory.enabled = False
+    if logging.getLogRecordFactory() is factory:
+        logging.setLogRecordFactory(factory.previous)
+
+
+class TraceContextFilter(logging.Filter):
+    """Stamps records with the current IDs; for ``dictConfig`` set-ups.
+
+    Put it where the record is still in the emitting thread: on a logger, a
+    handler, or the ``QueueHandler`` in front of a ``QueueListener`` (not on
+    the listener's handlers). Records stamped already are left as they are.
+    It never filters a record out.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if STAMP not in record.__dict__:
+            try:
+                stamp(record)
+            except Exception as exc:
+                _errors.report("could not read the trace context", exc)
+        return True
+
+
+def _trace_of(attrs: dict[str, Any]) -> TraceContext | None:
+    trace = attrs.get(STAMP, _UNSTAMPED)
+    if trace is _UNSTAMPED:
+        # Stamped by OpenTelemetry's LoggingInstrumentor, or not at all.
+        trace_id = attrs.get("otelTraceID")
+        if isinstance(trace_id, str) and trace_id != "0":
+            flags = "01" if attrs.get("otelTraceSampled") else "00"
+            return _context.from_hex(trace_id, attrs.get("otelSpanID", ""), flags)
+        return _context.current()
+    return trace if isinstance(trace, TraceContext) else None
+
+
+def _extras(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The fields a caller added to a record (``extra=``), in their order."""
+    # A record's own attributes come first; what is added later (extras,
+    # stamps, formatter fields) follows them, so only the tail is scanned.
+    reserved = _RESERVED
+    return {
+        key: attrs[key]
+        for key in islice(attrs, _STANDARD_COUNT, None)
+        if key not in reserved and key[:1] != "_"
+    }
+
+
+def _message(record: logging.LogRecord) -> tuple[str, str | None]:
+    """The formatted message, and what went wrong if it could not be formatted."""
+    try:
+        return record.getMessage(), None
+    except Exception as exc:
+        args = record.args
+        shown = [_text(arg) for arg in args] if isinstance(args, tuple) else _text(args)
+        return _text(
+            record.msg
+        ), f"message formatting failed: {type(exc).__name__}: {_text(exc)}; args: {shown}"
+
+
+def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, Any]) -> str:
+    attrs = record.__dict__
+    msg = record.msg
+    extras: dict[Any, Any] | None = dict(static) if static else None
+    error = None
+    if isinstance(msg, dict) and not record.args:
+        # python-json-logger's convention: a dict message is a set of fields.
+        message = ""
+        extras = {**(extras or {}), **msg}
+    elif type(msg) is str and not record.args:
+        message = msg
+    else:
+        message, error = _message(record)
+    record.message = message
+    trace = _trace_of(attrs)
+    if len(attrs) > _STANDARD_COUNT:
+        fields = _extras(attrs)
+        if fields:
+            extras = fields if extras is None else {**extras, **fields}
+    if error is not None:
+        extras = extras or {}
+        extras[ERROR_KEY] = error
+    exception: ExceptionFields | None = None
+    if record.exc_info:
+        exception = attrs.get(_EXCEPTION)
+        if exception is None:
+            exception = exception_fields(record.exc_info)
+            attrs[_EXCEPTION] = exception
+    elif _EXCEPTION in attrs:
+        exception = attrs[_EXCEPTION]
+    elif record.exc_text:
+        exception = ExceptionFields(type="", message="", stacktrace=record.exc_text)
+    return renderer.render(
+        record.created,
+        record.levelname,
+        record.name,
+        message,
+        trace,
+        extras,
+        exception,
+        record.stack_info,
+    )
+
+
+def _render_safely(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, Any]) -> str:
+    try:
+        return _render(renderer, record, static)
+    except Exception as exc:
+        _errors.report("could not format a log record", exc)
+        try:
+            created = float(record.created)
+        except Exception:
+            created = 0.0
+        return renderer.render(
+            created,
+            _text(getattr(record, "levelname", "error")),
+            _text(getattr(record, "name", "")),
+            _text(getattr(record, "msg", "")),
+            None,
+            {ERROR_KEY: f"{type(exc).__name__}: {_text(exc)}"},
+        )
+
+
+class JsonFormatter(BaseJsonFormatter):
+    """python-json-logger formatter that writes tracelog's record schema.
+
+    Uses python-json-logger's orjson backend when orjson is installed and
+    its ``json`` backend otherwise; never raises, whatever the record holds.
+    The positional arguments are accepted for ``logging.config`` and
+    ignored: the fields come from the *fields* profile.
+
+    Args:
+        fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
+        service_name: the service name to write, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        static_fields: fields added to every record.
+        prefix: text written before each JSON object.
+    """
+
+    def __init__(
+        self,
+        fmt: str | Sequence[str] | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        static_fields: dict[str, Any] | None = None,
+        prefix: str = "",
+        defaults: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            fmt,
+            datefmt,
+            style,
+            validate,
+            prefix=prefix,
+            static_fields=static_fields,
+            defaults=defaults,
+        )
+        self.renderer = Renderer(
+            format="json", fields=fields, service_name=service_name, redact=redact
+        )
+        self._static = {**self.defaults, **self.static_fields}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _render_safely(self.renderer, record, self._static)
+        return self.prefix + line if self.prefix else line
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        return self.renderer.text(log_data)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Human-friendly formatter with the same fields as `JsonFormatter`.
+
+    Args:
+        fields: the field profile.
+        service_name: the service name to show, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        colour: add ANSI colours.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        colour: bool = False,
+    ) -> None:
+        super().__init__(None, datefmt)
+        self.renderer = Renderer(
+            format="console",
+            fields=fields,
+            service_name=service_name,
+            redact=redact,
+            colour=colour,
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _render_safely(self.renderer, record, {})
+
+
+class QueueHandler(logging.handlers.QueueHandler):
+    """A ``QueueHandler`` that keeps what tracelog needs across the queue.
+
+    The standard one formats the exception into the message text and drops
+    ``exc_info``; this one stamps the IDs (if no factory or filter did),
+    formats the message once and keeps the exception as structured fields.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        try:
+            if STAMP not in record.__dict__:
+                stamp(record)
+            record = copy.copy(record)
+            if not (isinstance(record.msg, dict) and not record.args):
+                message, error = _message(record)
+                record.msg = message
+                record.message = message
+                if error is not None:
+                    record.__dict__[ERROR_KEY] = error
+            record.args = None
+            if record.exc_info:
+                record.__dict__[_EXCEPTION] = exception_fields(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        except Exception as exc:
+            _errors.report("could not prepare a record for the queue", exc)
+        return record
+
+
+class _OutputHandler(logging.Handler):
+    """The handler `tracelog.configure` installs: formats and writes to an Output."""
+
+    def __init__(self, output: Output, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.output = output
+        self.setFormatter(formatter)
+
+    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:  # type: ignore[override]
+        # The Output serializes whole lines already; the handler lock is not needed.
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        formatter = self.formatter
+        try:
+            line = formatter.format(record) if formatter is not None else record.getMessage()
+        except Exception as exc:
+            _errors.report("a log formatter failed", exc)
+            line = _text(getattr(record, "msg", ""))
+        self.output.write(line + "\n")
+
+
+def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> Any:
+    """Route the root logger to *output*; return the undo callable (for configure())."""
+    options = {k: v for k, v in renderer_options.items() if k not in ("format", "colour")}
+    formatter: logging.Formatter
+    if renderer_options.get("format") == "console":
+        formatter = ConsoleFormatter(colour=renderer_options.get("colour", False), **options)
+    else:
+        formatter = JsonFormatter(**options)
+    install_record_factory()
+    root = logging.getLogger()
+    previous_level = root.level
+    handler = _OutputHandler(output, formatter)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        uninstall_record_factory()
+
+    return undo

@@ -1,0 +1,294 @@
+"""structlog integration: processors that stamp IDs and render tracelog's schema.
+
+- `add_trace_context` adds the current span's IDs to the event dict. It works
+  in native chains and in ``ProcessorFormatter(foreign_pre_chain=...)``,
+  where it takes the IDs stamped on the stdlib record in the emitting thread.
+- `JSONRenderer` and `ConsoleRenderer` are final processors that write the
+  same record as tracelog's stdlib and loguru adapters.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from tracelog import _context, _errors
+from tracelog._errors import MissingExtraError
+from tracelog._fields import ExceptionFields, ExcInfo, Schema, exception_fields
+from tracelog._json import _text
+from tracelog._output import Output
+from tracelog._redact import DEFAULT_REDACT_KEYS
+from tracelog._render import ERROR_KEY, Renderer
+from tracelog.stdlib import _extras, _trace_of
+
+try:
+    import structlog
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise MissingExtraError("structlog") from exc
+
+__all__ = [
+    "ConsoleRenderer",
+    "JSONRenderer",
+    "LoggerFactory",
+    "TraceContextAdder",
+    "add_trace_context",
+]
+
+EventDict = MutableMapping[str, Any]
+
+
+class TraceContextAdder:
+    """Processor adding the current span's IDs in a field profile.
+
+    Adds ``trace_id``, ``span_id`` and ``trace_flags`` (profile ``"otel"``)
+    when a valid span is current; nothing outside a span.
+
+    Args:
+        fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
+    """
+
+    __slots__ = ("_key", "_schema")
+
+    def __init__(self, *, fields: str = "otel") -> None:
+        self._schema = Schema(fields=fields, redact=())
+        self._key = self._schema._trace_key
+
+    def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+        record = event_dict.get("_record")
+        # A stdlib record in ProcessorFormatter, maybe behind a queue: the IDs
+        # stamped on it when it was created are the right ones.
+        trace = _context.current() if record is None else _trace_of(record.__dict__)
+        if trace is not None:
+            fields = trace._rendered.get(self._key)
+            event_dict.update(fields if fields is not None else self._schema.trace_fields(trace))
+        return event_dict
+
+
+add_trace_context = TraceContextAdder()
+"""`TraceContextAdder` for the OpenTelemetry field names."""
+
+_LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
+
+
+class _RendererProcessor:
+    __slots__ = ("_renderer",)
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+
+    @property
+    def schema(self) -> Schema:
+        return self._renderer.schema
+
+    def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> str:
+        try:
+            return self._render(logger, method_name, event_dict)
+        except Exception as exc:
+            _errors.report("could not render a structlog event", exc)
+            return self._renderer.render(
+                time.time(),
+                _text(method_name),
+                getattr(logger, "name", None),
+                _text(event_dict.get("event", "")),
+                _context.current(),
+                {ERROR_KEY: f"{type(exc).__name__}: {_text(exc)}"},
+            )
+
+    def _render(self, logger: Any, method_name: str, ed: EventDict) -> str:
+        event = ed.pop("event", "")
+        message = event if type(event) is str else _text(event)
+        record = ed.pop("_record", None)
+        if ed.pop("_from_structlog", True) is False and record is not None:
+            # A stdlib record in ProcessorFormatter: its extra= fields, as
+            # tracelog's stdlib formatter writes them.
+            for key, value in _extras(record.__dict__).items():
+                ed.setdefault(key, value)
+        ed.pop("positional_args", None)
+        level = _LEVEL_ALIASES.get(method_name, method_name)
+        if ed.get("level") == level:
+            del ed["level"]  # what add_log_level says, in another profile's key
+        name = ed.pop("logger", None) or ed.pop("logger_name", None)
+        if name is None:
+            name = getattr(logger, "name", None) if record is None else record.name
+        if record is not None:
+            timestamp = record.created
+        elif type(ed.get("timestamp")) in (float, int):
+            timestamp = ed.pop("timestamp")
+        else:
+            timestamp = time.time()
+        # IDs that add_trace_context put in the event dict repeat these and
+        # are dropped by the schema; IDs that differ are kept as extras.
+        trace = _context.current() if record is None else _trace_of(record.__dict__)
+        exception = None
+        if "exc_info" in ed:
+            exception = _exception(ed.pop("exc_info"))
+        if exception is None and isinstance(ed.get("exception"), str) and ed["exception"]:
+            # Rendered by format_exc_info or dict_tracebacks' string form.
+            exception = ExceptionFields(type="", message="", stacktrace=ed.pop("exception"))
+        stack = ed.pop("stack", None) or ed.pop("stack_info", None)
+        return self._renderer.render(
+            timestamp,
+            level,
+            None if name is None else _text(name),
+            message,
+            trace,
+            ed,
+            exception,
+            stack if isinstance(stack, str) else None,
+        )
+
+
+def _exception(exc_info: Any) -> ExceptionFields | None:
+    if not exc_info:
+        return None
+    if isinstance(exc_info, BaseException):
+        info: ExcInfo = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif isinstance(exc_info, tuple) and len(exc_info) == 3:
+        if exc_info[0] is None:
+            return None
+        info = exc_info
+    else:
+        current = sys.exc_info()
+        if current[0] is None:
+            return None
+        info = current
+    return exception_fields(info)
+
+
+class JSONRenderer(_RendererProcessor):
+    """Final processor: the event as one line of tracelog's JSON schema.
+
+    Reads ``event``, ``logger``, ``timestamp`` (a number), ``exc_info``
+    and ``stack`` from the event dict; the rest are extra fields. The level
+    is the method's. IDs come from the current span.
+
+    In ``ProcessorFormatter(processors=[..., JSONRenderer()])`` it handles
+    ``_record`` itself (leave out ``remove_processors_meta``): stdlib records
+    keep their time, logger name, ``extra=`` fields and the IDs stamped
+    where they were logged, even behind a ``QueueListener``.
+
+    Args:
+        fields: the field profile.
+        service_name: the service name to write, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+    ) -> None:
+        super().__init__(
+            Renderer(format="json", fields=fields, service_name=service_name, redact=redact)
+        )
+
+
+class ConsoleRenderer(_RendererProcessor):
+    """Final processor: the event as a human-friendly line with the same fields.
+
+    Args:
+        fields: the field profile.
+        service_name: the service name to show, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        colour: add ANSI colours.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        *,
+        fields: str = "otel",
+        service_name: str | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        colour: bool = False,
+    ) -> None:
+        super().__init__(
+            Renderer(
+                format="console",
+                fields=fields,
+                service_name=service_name,
+                redact=redact,
+                colour=colour,
+            )
+        )
+
+
+_OWN_MODULES = ("structlog", "tracelog")
+
+
+def _caller_module() -> str | None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if not (isinstance(name, str) and name.startswith(_OWN_MODULES)):
+            return name if isinstance(name, str) else None
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+class _OutputLogger:
+    """The logger `LoggerFactory` makes: writes rendered lines to an Output."""
+
+    __slots__ = ("_output", "name")
+
+    def __init__(self, output: Output, name: str | None) -> None:
+        self._output = output
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        self._output.write(f"{message}\n")
+
+    log = debug = info = warn = warning = error = err = critical = fatal = exception = msg
+    failure = trace = success = msg
+
+
+class LoggerFactory:
+    """structlog ``logger_factory`` writing to a tracelog Output.
+
+    ``structlog.get_logger("name")`` names the logger; without a name, the
+    calling module's name is used, as loguru and structlog's stdlib factory do.
+    """
+
+    def __init__(self, output: Output) -> None:
+        self._output = output
+
+    def __call__(self, *args: Any) -> _OutputLogger:
+        name = args[0] if args and isinstance(args[0], str) else _caller_module()
+        return _OutputLogger(self._output, name)
+
+
+def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> Any:
+    """Point structlog at *output*; return the undo callable (for configure())."""
+    was_configured = structlog.is_configured()
+    previous = structlog.get_config()
+    renderer: _RendererProcessor
+    if renderer_options.get("format") == "console":
+        options = dict(renderer_options)
+        del options["format"]
+        renderer = ConsoleRenderer(**options)
+    else:
+        options = {k: v for k, v in renderer_options.items() if k not in ("format", "colour")}
+        renderer = JSONRenderer(**options)
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=LoggerFactory(output),
+        context_class=dict,
+        # structlog's default: loggers follow a later configure() or reset().
+        cache_logger_on_first_use=False,
+    )
+
+    def undo() -> None:
+        if was_configured:
+            structlog.configure(**previous)
+        else:
+            structlog.reset_defaults()
+
+    return undo
