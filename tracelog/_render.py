@@ -61,7 +61,7 @@ class Renderer:
         level: str,
         logger: str | None,
         message: str,
-        trace: TraceContext | dict[str, Any] | None,
+        trace: TraceContext | None,
         extras: Mapping[Any, Any] | None = None,
         exception: ExceptionFields | None = None,
         stack: str | None = None,
@@ -95,7 +95,7 @@ class Renderer:
         level: Any,
         logger: Any,
         message: Any,
-        trace: TraceContext | dict[str, Any] | None,
+        trace: TraceContext | None,
         exception: ExceptionFields | None,
         error: BaseException,
     ) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class Renderer:
                 _text(level),
                 None if logger is None else _text(logger),
                 _text(message),
-                trace if isinstance(trace, (TraceContext, dict)) else None,
+                trace if isinstance(trace, TraceContext) else None,
                 None,
                 exception if isinstance(exception, ExceptionFields) else None,
             )

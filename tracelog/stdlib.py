@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import logging.handlers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -64,9 +64,12 @@ _RESERVED = frozenset(RESERVED_ATTRS) | {
 }
 
 
+_current = _context.current
+
+
 def stamp(record: logging.LogRecord) -> None:
     """Capture the current span's IDs on *record* (call it in the emitting thread)."""
-    trace = _context.current()
+    trace = _current()
     attrs = record.__dict__
     if trace is None:
         attrs.update(_NO_SPAN)
@@ -83,24 +86,46 @@ def stamp(record: logging.LogRecord) -> None:
     attrs[STAMP] = trace
 
 
-class _StampingFactory:
-    """A LogRecord factory that wraps the previous one and stamps its records."""
+class _Installed:
+    """The factory install_record_factory() set, what it wraps, and its switch."""
 
-    def __init__(self, previous: Any) -> None:
+    __slots__ = ("enabled", "factory", "previous")
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
         self.previous = previous
         self.enabled = True
+        self.factory = _stamping_factory(previous, self)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
-        record: logging.LogRecord = self.previous(*args, **kwargs)
-        if self.enabled:
+
+def _stamping_factory(
+    previous: Callable[..., logging.LogRecord], switch: _Installed
+) -> Callable[..., logging.LogRecord]:
+    # A closure with LogRecord's own signature: no *args packing, no instance
+    # call. It runs for every record, so the cost matters.
+    def factory(
+        name: str,
+        level: int,
+        pathname: str,
+        lineno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        sinfo: str | None = None,
+        **kwargs: Any,
+    ) -> logging.LogRecord:
+        record = previous(name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs)
+        if switch.enabled:
             try:
                 stamp(record)
             except Exception as exc:
                 _errors.report("could not read the trace context", exc)
         return record
 
+    return factory
 
-_installed: _StampingFactory | None = None
+
+_installed: _Installed | None = None
 
 
 def install_record_factory() -> None:
@@ -110,10 +135,10 @@ def install_record_factory() -> None:
     again while installed does nothing.
     """
     global _installed
-    if _installed is not None and _installed.enabled:
+    if _installed is not None:
         return
-    _installed = _StampingFactory(logging.getLogRecordFactory())
-    logging.setLogRecordFactory(_installed)
+    _installed = _Installed(logging.getLogRecordFactory())
+    logging.setLogRecordFactory(_installed.factory)
 
 
 def uninstall_record_factory() -> None:
@@ -123,12 +148,12 @@ def uninstall_record_factory() -> None:
     off in place instead, so the other one keeps working.
     """
     global _installed
-    factory, _installed = _installed, None
-    if factory is None:
+    installed, _installed = _installed, None
+    if installed is None:
         return
-    factory.enabled = False
-    if logging.getLogRecordFactory() is factory:
-        logging.setLogRecordFactory(factory.previous)
+    installed.enabled = False
+    if logging.getLogRecordFactory() is installed.factory:
+        logging.setLogRecordFactory(installed.previous)
 
 
 class TraceContextFilter(logging.Filter):

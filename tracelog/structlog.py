@@ -59,15 +59,36 @@ class TraceContextAdder:
         record = event_dict.get("_record")
         # A stdlib record in ProcessorFormatter, maybe behind a queue: the IDs
         # stamped on it when it was created are the right ones.
-        trace = _context.current() if record is None else _trace_of(record.__dict__)
+        trace = _current() if record is None else _trace_of(record.__dict__)
         if trace is not None:
             fields = trace._rendered.get(self._key)
             event_dict.update(fields if fields is not None else self._schema.trace_fields(trace))
         return event_dict
 
 
-add_trace_context = TraceContextAdder()
-"""`TraceContextAdder` for the OpenTelemetry field names."""
+_current = _context.current
+_read_context = _context._read_context
+
+
+def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """Processor adding ``trace_id``, ``span_id`` and ``trace_flags`` inside a span.
+
+    `TraceContextAdder` for the OpenTelemetry field names, written out as a
+    plain function because it runs for every event: calling a function is
+    cheaper than calling an instance, and three stores cheaper than update().
+    """
+    if "_record" in event_dict:
+        trace = _trace_of(event_dict["_record"].__dict__)
+    else:
+        # _context.current(), its cache hit inlined: this is the common case.
+        last = _context._last
+        trace = last[1] if last[0] is _read_context() else _current()
+    if trace is not None:
+        event_dict["trace_id"] = trace.trace_id
+        event_dict["span_id"] = trace.span_id
+        event_dict["trace_flags"] = trace.trace_flags
+    return event_dict
+
 
 _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
 

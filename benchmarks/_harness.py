@@ -1,0 +1,104 @@
+"""Side-by-side timing: interleaved rounds, medians, paired ratios against a baseline.
+
+These machines are noisy, so a single absolute time means little. Every case
+runs in every round, in a rotating order; within a round each case is timed
+in a few blocks and keeps its fastest (the block least disturbed by the rest
+of the machine). Each round yields a ratio of each case to the baseline
+measured moments apart; the reported ratio is the median of those paired
+ratios, with its interquartile range. Absolute figures (median per call) are
+printed for scale only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Case:
+    """One way of doing the same work; setup/teardown switch global state in and out."""
+
+    name: str
+    call: Callable[[], object]
+    setup: Callable[[], object] = lambda: None
+    teardown: Callable[[], object] = lambda: None
+    goal: float | None = None  # the highest acceptable ratio to the baseline, if any
+    per_call_ns: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+
+
+def arguments(description: str, *, rounds: int, number: int) -> argparse.Namespace:
+    """Command-line options shared by the benchmarks."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds")
+    parser.add_argument("--number", type=int, default=number, help="calls per case per round")
+    return parser.parse_args()
+
+
+BLOCKS = 3
+
+
+def _time(case: Case, number: int) -> float:
+    call = case.call
+    case.setup()
+    try:
+        for _ in range(min(number, 200)):  # warm caches for this case
+            call()
+        best = float("inf")
+        for _ in range(BLOCKS):
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter_ns()
+                for _ in range(number):
+                    call()
+                best = min(best, time.perf_counter_ns() - start)
+            finally:
+                gc.enable()
+    finally:
+        case.teardown()
+    return best / number
+
+
+def run(title: str, cases: list[Case], *, rounds: int, number: int) -> bool:
+    """Time every case in every round; print the table; return whether all goals were met."""
+    baseline = cases[0]
+    for index in range(rounds):
+        order = cases[index % len(cases) :] + cases[: index % len(cases)]
+        timings = {case.name: _time(case, number) for case in order}
+        for case in cases:
+            case.per_call_ns.append(timings[case.name])
+            case.ratios.append(timings[case.name] / timings[baseline.name])
+
+    print(f"\n{title}")
+    print(
+        f"{rounds} interleaved rounds x {BLOCKS} blocks x {number} calls per case;"
+        f" baseline: {baseline.name}"
+    )
+    header = f"{'case':<52} {'median/call':>12} {'ratio':>7} {'IQR of ratio':>15}  goal"
+    print(header)
+    print("-" * len(header))
+    met = True
+    for case in cases:
+        median_ns = statistics.median(case.per_call_ns)
+        ratio = statistics.median(case.ratios)
+        q1, _, q3 = statistics.quantiles(case.ratios, n=4)
+        verdict = ""
+        if case.goal is not None:
+            ok = ratio <= case.goal
+            met = met and ok
+            verdict = f"<= {case.goal:.2f}x  {'met' if ok else 'MISSED'}"
+        spread = f"{q1:>6.3f}-{q3:<6.3f}x"
+        print(f"{case.name:<52} {median_ns / 1000:>9.2f} us {ratio:>6.3f}x {spread}  {verdict}")
+    return met
+
+
+def finish(met: bool) -> None:
+    """Exit 0 when every goal was met, 1 otherwise."""
+    sys.exit(0 if met else 1)
