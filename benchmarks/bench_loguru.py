@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 
-from _harness import Case, arguments, finish, run
+from _harness import Case, arguments, run_in_sampled_span
 from loguru import logger
-from opentelemetry.sdk.trace import TracerProvider
 
 import tracelog
 
@@ -44,14 +43,7 @@ def main() -> None:
             goal=1.0,
         ),
     ]
-    with TracerProvider().get_tracer("bench").start_as_current_span("request"):
-        met = run(
-            "loguru: configure() vs serialize=True",
-            cases,
-            rounds=options.rounds,
-            number=options.number,
-        )
-    finish(met)
+    run_in_sampled_span("loguru: configure() vs serialize=True", cases, options)
 
 
 if __name__ == "__main__":

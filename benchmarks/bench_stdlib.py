@@ -19,10 +19,8 @@ import logging
 import os
 from typing import Any
 
-from _harness import Case, arguments, finish, run
-from opentelemetry import trace
+from _harness import Case, arguments, run_in_sampled_span
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
-from opentelemetry.sdk.trace import TracerProvider
 from pythonjsonlogger.json import JsonFormatter
 from pythonjsonlogger.orjson import OrjsonFormatter
 
@@ -79,16 +77,7 @@ def main() -> None:
             instrumented_out,
         ),
     ]
-    provider = TracerProvider()
-    trace.set_tracer_provider(provider)
-    with provider.get_tracer("bench").start_as_current_span("request"):
-        met = run(
-            "stdlib: configure() vs python-json-logger",
-            cases,
-            rounds=options.rounds,
-            number=options.number,
-        )
-    finish(met)
+    run_in_sampled_span("stdlib: configure() vs python-json-logger", cases, options)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ from typing import Any
 
 import orjson
 import structlog
-from _harness import Case, arguments, finish, run
+from _harness import Case, arguments, run_in_sampled_span
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 
 import tracelog.structlog
 
@@ -49,7 +48,7 @@ def pipeline(sink: Any, *extra: Any) -> Any:
 
 def main() -> None:
     """Time the three pipelines side by side inside a sampled span."""
-    options = arguments(__doc__ or "", rounds=41, number=3000)
+    options = arguments(__doc__ or "", rounds=61, number=2000)
     sink = open(os.devnull, "wb")  # noqa: SIM115
     plain = pipeline(sink)
     with_tracelog = pipeline(sink, tracelog.structlog.add_trace_context)
@@ -63,15 +62,9 @@ def main() -> None:
         Case("  + tracelog.structlog.add_trace_context", log_with(with_tracelog), goal=1.05),
         Case("  + naive get_current_span() processor", log_with(naive)),
     ]
-    tracer = TracerProvider().get_tracer("bench")
-    with tracer.start_as_current_span("request"):
-        met = run(
-            "structlog: add_trace_context vs the same pipeline without it",
-            cases,
-            rounds=options.rounds,
-            number=options.number,
-        )
-    finish(met)
+    run_in_sampled_span(
+        "structlog: add_trace_context vs the same pipeline without it", cases, options
+    )
 
 
 if __name__ == "__main__":

@@ -268,3 +268,12 @@ def test_non_ascii_to_an_ascii_stream_stays_valid_json() -> None:
     logging.getLogger("ascii").warning("naïve café ☕ 𝄞")
     (record,) = parse_lines(raw.getvalue().decode("ascii"))
     assert record["message"] == "naïve café ☕ 𝄞"
+
+
+def test_exception_outside_an_except_block_has_no_exception_fields(configured) -> None:  # type: ignore[no-untyped-def]
+    """logger.exception() with no exception being handled writes no exception fields."""
+    out = configured()
+    logging.getLogger("noexc").exception("nothing raised")
+    (record,) = out.records()
+    assert record["message"] == "nothing raised"
+    assert [k for k in record if k.startswith("exception.")] == []

@@ -9,16 +9,15 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import IO
 
 from opentelemetry import trace
 
 from tracelog import _errors
-from tracelog._console import use_colour
 from tracelog._fields import PROFILES
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS, Redactor
-from tracelog._render import FORMATS
+from tracelog._render import FORMATS, Renderer
 
 __all__ = ["INTEGRATIONS", "configure", "reset"]
 
@@ -81,21 +80,23 @@ def configure(
     redact_keys = redact if isinstance(redact, str) else tuple(redact)
     Redactor(redact_keys)  # validates before anything changes
     adapters = _adapters(integrations)
-    options: dict[str, Any] = {
-        "format": format,
-        "fields": fields,
-        "service_name": _service_name(service_name),
-        "redact": redact_keys,
-    }
+    name = _service_name(service_name)
     with _lock:
         target = Output(output)
-        options["colour"] = format == "console" and _colour(target)
+        # One renderer for all three libraries: one schema, by construction.
+        renderer = Renderer(
+            format=format,
+            fields=fields,
+            service_name=name,
+            redact=redact_keys,
+            isatty=target.isatty(),
+        )
         reset()
         global _output
         _output = target
         try:
             for install in adapters:
-                _undo.append(install(options, levelno, target))
+                _undo.append(install(renderer, levelno, target))
         except BaseException:
             reset()
             raise
@@ -114,10 +115,6 @@ def reset() -> None:
         if _output is not None:
             _output.close()
             _output = None
-
-
-def _colour(output: Output) -> bool:
-    return use_colour(output.isatty())
 
 
 def _level(level: str | int) -> int:
@@ -143,7 +140,9 @@ def _installed(name: str) -> bool:
         return False
 
 
-def _adapters(integrations: Iterable[str] | None) -> list[Callable[..., Callable[[], None]]]:
+def _adapters(
+    integrations: Iterable[str] | None,
+) -> list[Callable[[Renderer, int, Output], Callable[[], None]]]:
     if integrations is None:
         names = [name for name in INTEGRATIONS if name == "stdlib" or _installed(name)]
     else:

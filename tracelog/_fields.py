@@ -348,9 +348,7 @@ class Schema:
         known = redactor._cache if redactor else None
         for given_key, given in extras.items():
             key = given_key if type(given_key) is str else _text(given_key)
-            if known is not None and (
-                known[key] if key in known else redactor.is_sensitive(key)
-            ):
+            if known is not None and (known[key] if key in known else redactor.is_sensitive(key)):
                 value: Any = REDACTED
             elif type(given) not in _SCALARS:
                 value = redactor.clean(given)

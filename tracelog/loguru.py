@@ -242,16 +242,9 @@ class _OutputSink:
 _default_handler_id: int | None = 0
 
 
-def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> Any:
+def _configure(renderer: Renderer, level: int, output: Output) -> Callable[[], None]:
     """Point loguru's logger at *output*; return the undo callable (for configure())."""
     logger = loguru.logger
-    options = {k: v for k, v in renderer_options.items() if k != "format"}
-    log_format: _Format
-    if renderer_options.get("format") == "console":
-        log_format = ConsoleFormat(**options)
-    else:
-        del options["colour"]
-        log_format = JsonFormat(**options)
     install_patcher(logger)
     global _default_handler_id
     removed_default = _default_handler_id is not None
@@ -265,7 +258,7 @@ def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> 
     handler_id = logger.add(
         _OutputSink(output),
         level=level,
-        format=log_format,
+        format=_Format(renderer),
         colorize=False,
         backtrace=False,
         diagnose=False,

@@ -205,9 +205,8 @@ def _message(record: logging.LogRecord) -> tuple[str, str | None]:
     except Exception as exc:
         args = record.args
         shown = [_text(arg) for arg in args] if isinstance(args, tuple) else _text(args)
-        return _text(
-            record.msg
-        ), f"message formatting failed: {type(exc).__name__}: {_text(exc)}; args: {shown}"
+        problem = f"message formatting failed: {type(exc).__name__}: {_text(exc)}; args: {shown}"
+        return _text(record.msg), problem
 
 
 def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, Any]) -> str:
@@ -233,7 +232,7 @@ def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, 
         extras = extras or {}
         extras[ERROR_KEY] = error
     exception: ExceptionFields | None = None
-    if record.exc_info:
+    if record.exc_info and record.exc_info[0] is not None:
         exception = attrs.get(_EXCEPTION)
         if exception is None:
             exception = exception_fields(record.exc_info)
@@ -380,7 +379,7 @@ class QueueHandler(logging.handlers.QueueHandler):
                 if error is not None:
                     record.__dict__[ERROR_KEY] = error
             record.args = None
-            if record.exc_info:
+            if record.exc_info and record.exc_info[0] is not None:
                 record.__dict__[_EXCEPTION] = exception_fields(record.exc_info)
             record.exc_info = None
             record.exc_text = None
@@ -416,14 +415,12 @@ class _OutputHandler(logging.Handler):
         self.output.write(line + "\n")
 
 
-def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> Any:
+def _configure(renderer: Renderer, level: int, output: Output) -> Callable[[], None]:
     """Route the root logger to *output*; return the undo callable (for configure())."""
-    options = {k: v for k, v in renderer_options.items() if k not in ("format", "colour")}
-    formatter: logging.Formatter
-    if renderer_options.get("format") == "console":
-        formatter = ConsoleFormatter(colour=renderer_options.get("colour", False), **options)
-    else:
-        formatter = JsonFormatter(**options)
+    formatter: JsonFormatter | ConsoleFormatter = (
+        ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
+    )
+    formatter.renderer = renderer
     install_record_factory()
     root = logging.getLogger()
     previous_level = root.level

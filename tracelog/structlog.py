@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from tracelog import _context, _errors
@@ -31,7 +31,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 __all__ = [
     "ConsoleRenderer",
     "JSONRenderer",
-    "LoggerFactory",
     "TraceContextAdder",
     "add_trace_context",
 ]
@@ -98,10 +97,6 @@ class _RendererProcessor:
 
     def __init__(self, renderer: Renderer) -> None:
         self._renderer = renderer
-
-    @property
-    def schema(self) -> Schema:
-        return self._renderer.schema
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> str:
         try:
@@ -255,7 +250,7 @@ def _caller_module() -> str | None:
 
 
 class _OutputLogger:
-    """The logger `LoggerFactory` makes: writes rendered lines to an Output."""
+    """The logger `_LoggerFactory` makes: writes rendered lines to an Output."""
 
     __slots__ = ("_output", "name")
 
@@ -270,7 +265,7 @@ class _OutputLogger:
     failure = trace = success = msg
 
 
-class LoggerFactory:
+class _LoggerFactory:
     """structlog ``logger_factory`` writing to a tracelog Output.
 
     ``structlog.get_logger("name")`` names the logger; without a name, the
@@ -285,22 +280,14 @@ class LoggerFactory:
         return _OutputLogger(self._output, name)
 
 
-def _configure(renderer_options: dict[str, Any], level: int, output: Output) -> Any:
+def _configure(renderer: Renderer, level: int, output: Output) -> Callable[[], None]:
     """Point structlog at *output*; return the undo callable (for configure())."""
     was_configured = structlog.is_configured()
     previous = structlog.get_config()
-    renderer: _RendererProcessor
-    if renderer_options.get("format") == "console":
-        options = dict(renderer_options)
-        del options["format"]
-        renderer = ConsoleRenderer(**options)
-    else:
-        options = {k: v for k, v in renderer_options.items() if k not in ("format", "colour")}
-        renderer = JSONRenderer(**options)
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, renderer],
+        processors=[structlog.contextvars.merge_contextvars, _RendererProcessor(renderer)],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=LoggerFactory(output),
+        logger_factory=_LoggerFactory(output),
         context_class=dict,
         # structlog's default: loggers follow a later configure() or reset().
         cache_logger_on_first_use=False,
