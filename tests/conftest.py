@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import tracelog
+import tracelog._errors
 import tracelog._json
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
@@ -126,6 +127,7 @@ def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     structlog_config = structlog.get_config()
     structlog_configured = structlog.is_configured()
     orjson_available = tracelog._json.ORJSON_AVAILABLE
+    tracelog._errors._seen.clear()  # each test sees its own first report of a failure
     yield
     tracelog.reset()
     tracelog._json.ORJSON_AVAILABLE = orjson_available

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import tracelog._json
 from tracelog._json import JsonEncoder
 
-from .conftest import LIBRARIES, emit, known_span, parse_lines
+from .conftest import LIBRARIES, TRACE_HEX, emit, known_span, parse_lines
 
 
 class Unprintable:
@@ -145,3 +145,25 @@ def test_encoder_always_writes_one_valid_line(which: str, value: Any) -> None:
     line.encode("utf-8")
     (record,) = parse_lines(line + "\n")
     assert record["message"] == "m"
+
+
+class ExplodingMapping(dict):  # type: ignore[type-arg]
+    """A mapping that fails when its items are read."""
+
+    def items(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no items for you")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_field_that_breaks_the_record_is_left_out_alone(library: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """If one field cannot be rendered at all, the record keeps the others and says so."""
+    out = configured()
+    with known_span():
+        emit(library, "error", "partial", bad=ExplodingMapping(a=1), good=42, token="t")
+    warning, record = out.records()
+    assert warning["logger"] == "tracelog"
+    assert warning["message"].startswith("tracelog: could not build a log record (RuntimeError")
+    assert (record["message"], record["good"], record["token"]) == ("partial", 42, "[REDACTED]")
+    assert record["trace_id"] == TRACE_HEX
+    assert "bad" not in record
+    assert record["tracelog.error"] == "RuntimeError: no items for you; left out: bad"

@@ -77,20 +77,27 @@ def configure(
         raise ValueError(f'format must be "json" or "console", not {format!r}')
     if fields not in PROFILES:
         raise ValueError(f"fields must be one of {', '.join(map(repr, PROFILES))}, not {fields!r}")
-    redact_keys = redact if isinstance(redact, str) else tuple(redact)
+    try:
+        redact_keys = redact if isinstance(redact, str) else tuple(redact)
+    except TypeError:
+        raise TypeError(f"redact takes a collection of key words, not {redact!r}") from None
     Redactor(redact_keys)  # validates before anything changes
     adapters = _adapters(integrations)
     name = _service_name(service_name)
     with _lock:
         target = Output(output)
-        # One renderer for all three libraries: one schema, by construction.
-        renderer = Renderer(
-            format=format,
-            fields=fields,
-            service_name=name,
-            redact=redact_keys,
-            isatty=target.isatty(),
-        )
+        try:
+            # One renderer for all three libraries: one schema, by construction.
+            renderer = Renderer(
+                format=format,
+                fields=fields,
+                service_name=name,
+                redact=redact_keys,
+                isatty=target.isatty(),
+            )
+        except BaseException:
+            target.close()
+            raise
         reset()
         global _output
         _output = target

@@ -11,8 +11,8 @@ from tracelog import _errors
 from tracelog._console import ConsoleRenderer, use_colour
 from tracelog._context import TraceContext
 from tracelog._fields import ExceptionFields, Schema
-from tracelog._json import JsonEncoder, _text
-from tracelog._redact import DEFAULT_REDACT_KEYS
+from tracelog._json import JsonEncoder, _text, sanitize
+from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED
 
 __all__ = ["ERROR_KEY", "FORMATS", "Renderer"]
 
@@ -77,7 +77,9 @@ class Renderer:
             )
         except Exception as exc:
             _errors.report("could not build a log record", exc)
-            record = self._fallback(timestamp, level, logger, message, trace, exception, exc)
+            record = self._fallback(
+                timestamp, level, logger, message, trace, extras, exception, exc
+            )
         return self.text(record)
 
     def text(self, record: dict[str, Any]) -> str:
@@ -96,9 +98,11 @@ class Renderer:
         logger: Any,
         message: Any,
         trace: TraceContext | None,
+        extras: Any,
         exception: ExceptionFields | None,
         error: BaseException,
     ) -> dict[str, Any]:
+        """The record without what broke it: each extra field kept if it renders alone."""
         try:
             stamp = float(timestamp)
         except Exception:
@@ -115,5 +119,22 @@ class Renderer:
             )
         except Exception:
             record = {"message": _text(message)}
-        record[ERROR_KEY] = f"{type(error).__name__}: {_text(error)}"
+        dropped = []
+        try:
+            items = list(extras.items()) if extras else []
+        except Exception:
+            items, dropped = [], ["(the extra fields)"]
+        for key, value in items:
+            name = _text(key)
+            try:
+                record.setdefault(name, self._json_safe(name, value))
+            except Exception:
+                dropped.append(name)
+        problem = f"{type(error).__name__}: {_text(error)}"
+        record[ERROR_KEY] = f"{problem}; left out: {', '.join(dropped)}" if dropped else problem
         return record
+
+    def _json_safe(self, key: str, value: Any) -> Any:
+        if self.schema.redactor and self.schema.redactor.is_sensitive(key):
+            return REDACTED
+        return sanitize(self.schema.redactor.clean(value))
