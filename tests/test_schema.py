@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tracelog._fields import format_timestamp
 
 from .conftest import LIBRARIES, SPAN_HEX, SPAN_ID, TRACE_HEX, TRACE_ID, emit, known_span
 
@@ -212,3 +217,13 @@ def test_loguru_patcher_owns_the_id_keys_of_extra(configured) -> None:  # type: 
     (record,) = out.records()
     assert (record["trace_id"], record["span_id"]) == (TRACE_HEX, SPAN_HEX)
     assert "extra.trace_id" not in record
+
+
+@given(st.floats(min_value=-2e9, max_value=4e9, allow_nan=False))
+def test_timestamps_agree_with_datetime(seconds: float) -> None:
+    """format_timestamp matches datetime's UTC rendering to the microsecond (it truncates)."""
+    text = format_timestamp(seconds)
+    assert RFC3339_UTC_MICROS.fullmatch(text)
+    parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    exact = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(seconds=seconds)
+    assert abs((parsed - exact).total_seconds()) < 2e-6

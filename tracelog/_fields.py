@@ -122,14 +122,16 @@ _GCP_SEVERITY = {
 }
 _GCP_PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT")
 
-_second: tuple[int, str] = (-1, "")
+# (whole second, its formatted prefix); a tuple, so threads always read a matching pair.
+_second: tuple[int | None, str] = (None, "")
 
 
 def format_timestamp(seconds: float) -> str:
     """RFC 3339 in UTC with microseconds: ``2026-11-22T10:04:05.123456Z``."""
     global _second
-    whole = int(seconds)
-    micros = int((seconds - whole) * 1_000_000)
+    whole = int(seconds // 1)  # floor, so times before 1970 keep positive microseconds
+    # Truncated, like logging's msecs; min() because float rounding can reach 1.0.
+    micros = min(int((seconds - whole) * 1_000_000), 999_999)
     cached = _second
     if cached[0] == whole:
         prefix = cached[1]
