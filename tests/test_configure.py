@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 import tracelog
 from tracelog import _configure
+from tracelog._console import escape_terminal
 from tracelog.stdlib import _OutputHandler
 
 from .conftest import LIBRARIES, SPAN_HEX, TRACE_HEX, emit, known_span, parse_lines
@@ -233,3 +236,17 @@ def test_text_stream_buffer_is_flushed_each_line(tmp_path: Path) -> None:
         assert "visible at once" in path.read_text()
         tracelog.reset()
         assert not stream.closed, "reset() must not close a stream it was given"
+
+
+@given(st.text())
+def test_escape_terminal_leaves_no_control_characters(text: str) -> None:
+    """Whatever the text, the escaped form has no C0/C1 control, DEL or bidi character."""
+    escaped = escape_terminal(text)
+    assert not any(
+        ord(c) < 0x20
+        or 0x7F <= ord(c) <= 0x9F
+        or c in "\u061c\u200e\u200f\u2028\u2029"
+        or 0x202A <= ord(c) <= 0x202E
+        or 0x2066 <= ord(c) <= 0x2069
+        for c in escaped
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracelog._redact import Redactor, key_words
 
@@ -97,3 +99,34 @@ def test_redact_option_of_configure(configured) -> None:  # type: ignore[no-unty
     records = out.records()
     assert [r["user_email"] for r in records] == ["[REDACTED]"] * 3
     assert [r["password"] for r in records] == ["kept-on-purpose"] * 3
+
+
+key_text = st.sampled_from(SENSITIVE + HARMLESS) | st.text(max_size=12)
+nested = st.recursive(
+    st.just("s3cr3t-marker") | st.integers() | st.none(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(key_text, children, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.dictionaries(key_text, nested, max_size=4))
+def test_no_value_under_a_sensitive_key_survives(value: dict[str, object]) -> None:
+    """After cleaning, every dict key the redactor calls sensitive maps to "[REDACTED]"."""
+    redactor = Redactor()
+    cleaned = redactor.clean(value)
+
+    def check(node: object) -> None:
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if isinstance(key, str) and redactor.is_sensitive(key):
+                    assert item == "[REDACTED]"
+                else:
+                    check(item)
+        elif isinstance(node, list):
+            for item in node:
+                check(item)
+
+    check(cleaned)
