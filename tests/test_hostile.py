@@ -167,3 +167,30 @@ def test_a_field_that_breaks_the_record_is_left_out_alone(library: str, configur
     assert record["trace_id"] == TRACE_HEX
     assert "bad" not in record
     assert record["tracelog.error"] == "RuntimeError: no items for you; left out: bad"
+
+
+class SneakyStr(str):
+    """A str subclass whose str() raises."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+class SneakyInt(int):
+    """An int subclass whose int() raises."""
+
+    def __int__(self) -> int:
+        raise RuntimeError("no int")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_subclasses_of_builtins_render_as_their_value(
+    library: str, backend: str, configured
+) -> None:  # type: ignore[no-untyped-def]
+    """str/int subclasses with hostile methods still render, in the slow path too."""
+    out = configured()
+    emit(library, "info", "subclasses", s=SneakyStr("text\udc80"), i=SneakyInt(2**70))
+    (record,) = out.records()
+    assert (record["s"], record["i"]) == ("text\\udc80", 2**70)

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeAlias
 
 from tracelog._context import TraceContext
-from tracelog._json import _text
+from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED, Redactor
 
 __all__ = [
@@ -167,8 +167,8 @@ def exception_fields(exc_info: ExcInfo | tuple[Any, Any, Any]) -> ExceptionField
     except Exception:
         stacktrace = ""
     return ExceptionFields(
-        type=qualified_name(exc_type) if isinstance(exc_type, type) else _text(exc_type),
-        message=_text(value),
+        type=qualified_name(exc_type) if isinstance(exc_type, type) else safe_str(exc_type),
+        message=safe_str(value),
         stacktrace=stacktrace,
     )
 
@@ -261,7 +261,7 @@ class Schema:
         """The profile's rendering of a level name (any case)."""
         value = self._levels.get(name)
         if value is None:
-            lower = name.lower() if isinstance(name, str) else _text(name).lower()
+            lower = name.lower() if isinstance(name, str) else safe_str(name).lower()
             value = _GCP_SEVERITY.get(lower, "DEFAULT") if self.fields == "gcp" else lower
             if len(self._levels) < 256:
                 self._levels[name] = value
@@ -349,7 +349,7 @@ class Schema:
         # Redactor.is_sensitive's cache, read here first: one call less per field.
         known = redactor._cache if redactor else None
         for given_key, given in extras.items():
-            key = given_key if type(given_key) is str else _text(given_key)
+            key = given_key if type(given_key) is str else safe_str(given_key)
             if known is not None and (known[key] if key in known else redactor.is_sensitive(key)):
                 value: Any = REDACTED
             elif type(given) not in _SCALARS:

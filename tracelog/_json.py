@@ -37,7 +37,7 @@ try:
 except ImportError:  # orjson is optional
     _OrjsonBackend = None  # type: ignore[assignment,misc]
 
-__all__ = ["ORJSON_AVAILABLE", "JsonEncoder", "json_default", "sanitize"]
+__all__ = ["ORJSON_AVAILABLE", "JsonEncoder", "json_default", "safe_str", "sanitize"]
 
 ORJSON_AVAILABLE = _OrjsonBackend is not None
 
@@ -50,21 +50,21 @@ def json_default(obj: Any) -> Any:
         if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
             return obj.isoformat()
         if isinstance(obj, enum.Enum):
-            return _text(obj.value)
+            return safe_str(obj.value)
         if isinstance(obj, uuid.UUID):
             return str(obj)
         if isinstance(obj, BaseException):
-            return f"{type(obj).__name__}: {_text(obj)}"
+            return f"{type(obj).__name__}: {safe_str(obj)}"
         if isinstance(obj, (set, frozenset)):
             return [
-                _text(item) if not isinstance(item, (str, int, float)) else item for item in obj
+                safe_str(item) if not isinstance(item, (str, int, float)) else item for item in obj
             ]
     except Exception:
         pass
-    return _text(obj)
+    return safe_str(obj)
 
 
-def _text(obj: Any) -> str:
+def safe_str(obj: Any) -> str:
     """``str(obj)``, else ``repr(obj)``, else a marker naming the type."""
     if isinstance(obj, str):
         return obj
@@ -100,8 +100,13 @@ def sanitize(obj: Any, depth: int = 0, ancestors: set[int] | None = None) -> Any
     if kind is float:
         return obj if math.isfinite(obj) else None
     if isinstance(obj, (str, int, float)) and not isinstance(obj, enum.Enum):
-        # Subclasses (IntEnum excluded above) render as their base value.
-        return sanitize(str(obj) if isinstance(obj, str) else obj.real, depth, ancestors)
+        # Subclasses render as their base value, read through the base type's
+        # own slot so an overridden __str__ or __int__ cannot raise here.
+        if isinstance(obj, str):
+            return _clean_str(str.__str__(obj))
+        if isinstance(obj, int):
+            return int.__int__(obj)
+        return sanitize(float.__float__(obj), depth, ancestors)
     if not isinstance(obj, (Mapping, list, tuple, set, frozenset)):
         return sanitize(json_default(obj), depth, ancestors)
     if depth >= MAX_DEPTH:
@@ -114,14 +119,14 @@ def sanitize(obj: Any, depth: int = 0, ancestors: set[int] | None = None) -> Any
     try:
         if isinstance(obj, Mapping):
             return {
-                _clean_str(key if isinstance(key, str) else _text(key)): sanitize(
+                _clean_str(key if isinstance(key, str) else safe_str(key)): sanitize(
                     value, depth + 1, ancestors
                 )
                 for key, value in list(obj.items())
             }
         return [sanitize(item, depth + 1, ancestors) for item in list(obj)]
     except Exception:
-        return _text(obj)
+        return safe_str(obj)
     finally:
         ancestors.discard(marker)
 

@@ -11,7 +11,7 @@ from tracelog import _errors
 from tracelog._console import ConsoleRenderer, use_colour
 from tracelog._context import TraceContext
 from tracelog._fields import ExceptionFields, Schema
-from tracelog._json import JsonEncoder, _text, sanitize
+from tracelog._json import JsonEncoder, safe_str, sanitize
 from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED
 
 __all__ = ["ERROR_KEY", "FORMATS", "Renderer"]
@@ -110,27 +110,27 @@ class Renderer:
         try:
             record = self.schema.build(
                 stamp if math.isfinite(stamp) else time.time(),
-                _text(level),
-                None if logger is None else _text(logger),
-                _text(message),
+                safe_str(level),
+                None if logger is None else safe_str(logger),
+                safe_str(message),
                 trace if isinstance(trace, TraceContext) else None,
                 None,
                 exception if isinstance(exception, ExceptionFields) else None,
             )
         except Exception:
-            record = {"message": _text(message)}
+            record = {"message": safe_str(message)}
         dropped = []
         try:
             items = list(extras.items()) if extras else []
         except Exception:
             items, dropped = [], ["(the extra fields)"]
         for key, value in items:
-            name = _text(key)
+            name = safe_str(key)
             try:
                 record.setdefault(name, self._json_safe(name, value))
             except Exception:
                 dropped.append(name)
-        problem = f"{type(error).__name__}: {_text(error)}"
+        problem = f"{type(error).__name__}: {safe_str(error)}"
         record[ERROR_KEY] = f"{problem}; left out: {', '.join(dropped)}" if dropped else problem
         return record
 

@@ -22,7 +22,7 @@ from typing import Any
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
 from tracelog._fields import ExceptionFields, exception_fields
-from tracelog._json import _text
+from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
@@ -165,11 +165,11 @@ class _Format:
         level = get("level")
         return self.renderer.render(
             timestamp,
-            _text(getattr(level, "name", "error")),
-            None if get("name") is None else _text(get("name")),
-            _text(get("message")),
+            safe_str(getattr(level, "name", "error")),
+            None if get("name") is None else safe_str(get("name")),
+            safe_str(get("message")),
             _context.current(),
-            {ERROR_KEY: f"{type(error).__name__}: {_text(error)}"},
+            {ERROR_KEY: f"{type(error).__name__}: {safe_str(error)}"},
         )
 
 

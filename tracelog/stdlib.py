@@ -27,7 +27,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 from tracelog import _context, _errors
 from tracelog._context import TraceContext
 from tracelog._fields import ExceptionFields, exception_fields
-from tracelog._json import _text
+from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
@@ -204,9 +204,9 @@ def _message(record: logging.LogRecord) -> tuple[str, str | None]:
         return record.getMessage(), None
     except Exception as exc:
         args = record.args
-        shown = [_text(arg) for arg in args] if isinstance(args, tuple) else _text(args)
-        problem = f"message formatting failed: {type(exc).__name__}: {_text(exc)}; args: {shown}"
-        return _text(record.msg), problem
+        shown = [safe_str(arg) for arg in args] if isinstance(args, tuple) else safe_str(args)
+        problem = f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}; args: {shown}"
+        return safe_str(record.msg), problem
 
 
 def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, Any]) -> str:
@@ -264,11 +264,11 @@ def _render_safely(renderer: Renderer, record: logging.LogRecord, static: Mappin
             created = 0.0
         return renderer.render(
             created,
-            _text(getattr(record, "levelname", "error")),
-            _text(getattr(record, "name", "")),
-            _text(getattr(record, "msg", "")),
+            safe_str(getattr(record, "levelname", "error")),
+            safe_str(getattr(record, "name", "")),
+            safe_str(getattr(record, "msg", "")),
             None,
-            {ERROR_KEY: f"{type(exc).__name__}: {_text(exc)}"},
+            {ERROR_KEY: f"{type(exc).__name__}: {safe_str(exc)}"},
         )
 
 
@@ -411,7 +411,7 @@ class _OutputHandler(logging.Handler):
             line = formatter.format(record) if formatter is not None else record.getMessage()
         except Exception as exc:
             _errors.report("a log formatter failed", exc)
-            line = _text(getattr(record, "msg", ""))
+            line = safe_str(getattr(record, "msg", ""))
         self.output.write(line + "\n")
 
 

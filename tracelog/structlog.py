@@ -17,7 +17,7 @@ from typing import Any
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
 from tracelog._fields import ExceptionFields, ExcInfo, Schema, exception_fields
-from tracelog._json import _text
+from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
@@ -105,16 +105,16 @@ class _RendererProcessor:
             _errors.report("could not render a structlog event", exc)
             return self._renderer.render(
                 time.time(),
-                _text(method_name),
+                safe_str(method_name),
                 getattr(logger, "name", None),
-                _text(event_dict.get("event", "")),
+                safe_str(event_dict.get("event", "")),
                 _context.current(),
-                {ERROR_KEY: f"{type(exc).__name__}: {_text(exc)}"},
+                {ERROR_KEY: f"{type(exc).__name__}: {safe_str(exc)}"},
             )
 
     def _render(self, logger: Any, method_name: str, ed: EventDict) -> str:
         event = ed.pop("event", "")
-        message = event if type(event) is str else _text(event)
+        message = event if type(event) is str else safe_str(event)
         record = ed.pop("_record", None)
         if ed.pop("_from_structlog", True) is False and record is not None:
             # A stdlib record in ProcessorFormatter: its extra= fields, as
@@ -147,7 +147,7 @@ class _RendererProcessor:
         return self._renderer.render(
             timestamp,
             level,
-            None if name is None else _text(name),
+            None if name is None else safe_str(name),
             message,
             trace,
             ed,
