@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -194,3 +196,28 @@ def test_subclasses_of_builtins_render_as_their_value(
     emit(library, "info", "subclasses", s=SneakyStr("text\udc80"), i=SneakyInt(2**70))
     (record,) = out.records()
     assert (record["s"], record["i"]) == ("text\\udc80", 2**70)
+
+
+def test_stdlib_record_that_breaks_formatting_keeps_its_fields(configured) -> None:  # type: ignore[no-untyped-def]
+    """A malformed exc_info breaks formatting; the record is still written with its fields."""
+    out = configured()
+    with known_span():
+        logging.getLogger("odd").error("odd %s", "exc_info", exc_info=(1, 2), extra={"keep": 1})  # type: ignore[arg-type]
+    records = [r for r in out.records() if r["logger"] == "odd"]
+    assert len(records) == 1
+    record = records[0]
+    assert (record["message"], record["keep"], record["trace_id"]) == ("odd exc_info", 1, TRACE_HEX)
+    assert record["tracelog.error"].startswith("ValueError")
+
+
+def test_structlog_event_that_breaks_rendering_keeps_its_fields(configured) -> None:  # type: ignore[no-untyped-def]
+    """A bogus _record key breaks rendering; the event is still written with its fields."""
+    out = configured()
+    with known_span():
+        structlog.get_logger("odd").warning("bogus record", _record=5, keep=1)
+    records = [r for r in out.records() if r.get("logger") == "odd"]
+    assert len(records) == 1
+    record = records[0]
+    assert (record["message"], record["keep"], record["trace_id"]) == ("bogus record", 1, TRACE_HEX)
+    assert record["level"] == "warning"
+    assert record["tracelog.error"].startswith("AttributeError")

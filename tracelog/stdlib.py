@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import logging.handlers
+import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import islice
 from typing import Any
@@ -258,17 +259,25 @@ def _render_safely(renderer: Renderer, record: logging.LogRecord, static: Mappin
         return _render(renderer, record, static)
     except Exception as exc:
         _errors.report("could not format a log record", exc)
+        # Whatever still renders: the renderer drops single fields that do not.
+        attrs = getattr(record, "__dict__", {})
         try:
-            created = float(record.created)
+            extras: dict[Any, Any] = {**static, **_extras(attrs)}
         except Exception:
-            created = 0.0
+            extras = {}
+        extras[ERROR_KEY] = f"{type(exc).__name__}: {safe_str(exc)}"
+        try:
+            trace = _trace_of(attrs)
+        except Exception:
+            trace = None
+        created = attrs.get("created")
         return renderer.render(
-            created,
-            safe_str(getattr(record, "levelname", "error")),
-            safe_str(getattr(record, "name", "")),
-            safe_str(getattr(record, "msg", "")),
-            None,
-            {ERROR_KEY: f"{type(exc).__name__}: {safe_str(exc)}"},
+            created if isinstance(created, (int, float)) else time.time(),
+            safe_str(attrs.get("levelname", "error")),
+            safe_str(attrs.get("name", "")),
+            _message(record)[0],
+            trace,
+            extras,
         )
 
 

@@ -89,6 +89,7 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
     return event_dict
 
 
+_META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args"})
 _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
 
 
@@ -99,17 +100,23 @@ class _RendererProcessor:
         self._renderer = renderer
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> str:
+        event = event_dict.get("event", "")
         try:
             return self._render(logger, method_name, event_dict)
         except Exception as exc:
             _errors.report("could not render a structlog event", exc)
+            # Whatever still renders: the renderer drops single fields that do not.
+            extras = {k: v for k, v in event_dict.items() if k not in _META}
+            extras.pop("event", None)
+            extras[ERROR_KEY] = f"{type(exc).__name__}: {safe_str(exc)}"
+            name = getattr(logger, "name", None)
             return self._renderer.render(
                 time.time(),
                 safe_str(method_name),
-                getattr(logger, "name", None),
-                safe_str(event_dict.get("event", "")),
+                None if name is None else safe_str(name),
+                safe_str(event),
                 _context.current(),
-                {ERROR_KEY: f"{type(exc).__name__}: {safe_str(exc)}"},
+                extras,
             )
 
     def _render(self, logger: Any, method_name: str, ed: EventDict) -> str:
