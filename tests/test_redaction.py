@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -130,3 +133,73 @@ def test_no_value_under_a_sensitive_key_survives(value: dict[str, object]) -> No
                 check(item)
 
     check(cleaned)
+
+
+@dataclasses.dataclass
+class Login:
+    """A dataclass holding a credential."""
+
+    user: str
+    password: str
+
+
+class Settings:
+    """A pydantic-like model: fields come from model_dump()."""
+
+    def model_dump(self) -> dict[str, object]:
+        """Return the fields, as pydantic v2 does."""
+        return {"region": "eu", "api_key": "k-123"}
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_records_and_other_containers_are_redacted(library: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """Dataclasses, pydantic-like models, deques, dict views and bytes keys are redacted too."""
+    out = configured()
+    secret = "hunter2-do-not-log"
+    emit(
+        library,
+        "info",
+        "containers",
+        login=Login("bob", secret),
+        settings=Settings(),
+        queue=collections.deque([{"token": secret}]),
+        views=list({"a": {"secret": secret}}.values()),
+        user_list=collections.UserList([{"cookie": secret}]),
+        headers={b"authorization": secret.encode(), b"accept": b"json"},
+    )
+    assert secret not in out.text
+    (record,) = out.records()
+    assert record["login"] == {"user": "bob", "password": "[REDACTED]"}
+    assert record["settings"] == {"region": "eu", "api_key": "[REDACTED]"}
+    assert record["queue"] == [{"token": "[REDACTED]"}]
+    assert record["views"] == [{"secret": "[REDACTED]"}]
+    assert record["user_list"] == [{"cookie": "[REDACTED]"}]
+    assert record["headers"] == {"b'authorization'": "[REDACTED]", "b'accept'": "json"}
+
+
+def test_digits_and_plurals() -> None:
+    """password1/password2 and plural credential words are sensitive; token counters are not."""
+    redactor = Redactor()
+    for key in ("password1", "password2", "passwords", "cookies", "secrets", "api_keys"):
+        assert redactor.is_sensitive(key), key
+    for key in ("tokens", "input_tokens", "sha256", "utf8"):
+        assert not redactor.is_sensitive(key), key
+
+
+class Unreadable(dict):  # type: ignore[type-arg]
+    """A mapping whose items cannot be read, and whose str() would show a secret."""
+
+    def items(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("cannot read")
+
+    def __str__(self) -> str:
+        return "password=hunter2"
+
+
+def test_unreadable_containers_become_a_marker_not_their_str(configured) -> None:  # type: ignore[no-untyped-def]
+    """A container that cannot be walked is written as a marker, never via str()."""
+    out = configured()
+    emit("stdlib", "info", "odd", data=Unreadable(password="hunter2"))
+    (record,) = out.records()
+    assert record["data"] == "<unrepresentable Unreadable>"
+    assert "hunter2" not in out.text

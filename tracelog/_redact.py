@@ -9,8 +9,9 @@ appears in it as whole consecutive words. So ``db_password`` and
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 __all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "Redactor", "key_words"]
@@ -19,18 +20,23 @@ REDACTED = "[REDACTED]"
 
 DEFAULT_REDACT_KEYS: tuple[str, ...] = (
     "password",
+    "passwords",
     "passwd",
     "pwd",
     "passphrase",
     "secret",
+    "secrets",
+    # "tokens" is left out on purpose: input_tokens, max_tokens are LLM counters.
     "token",
     "api_key",
+    "api_keys",
     "apikey",
     "access_key",
     "private_key",
     "authorization",
     "auth",
     "cookie",
+    "cookies",
     "session_id",
     "sessionid",
     "credential",
@@ -47,13 +53,18 @@ CYCLE = "[cycle]"
 _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
+_DIGITS = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 _MAX_CACHED_KEYS = 8192
 
 
 def key_words(key: str) -> tuple[str, ...]:
-    """Split a key into lowercase words: ``"X-Api-Key"`` -> ``("x", "api", "key")``."""
+    """Split a key into lowercase words: ``"X-Api-Key"`` -> ``("x", "api", "key")``.
+
+    Words break at separators, at camelCase and acronym boundaries, and
+    between letters and digits (``password1`` -> password, 1).
+    """
     spaced = _CAMEL.sub(r"\1_\2", _CAMEL_ACRONYM.sub(r"\1_\2", key))
-    return tuple(word for word in _SEPARATORS.split(spaced.lower()) if word)
+    return tuple(word for word in _SEPARATORS.split(_DIGITS.sub("_", spaced.lower())) if word)
 
 
 class Redactor:
@@ -90,18 +101,27 @@ class Redactor:
         return result
 
     def clean(self, value: Any) -> Any:
-        """*value* with sensitive keys redacted in every nested dict.
+        """*value* with sensitive keys redacted in every nested mapping.
 
-        Containers (dicts, lists, tuples, sets) are copied, never modified;
-        cycles and nesting deeper than `MAX_DEPTH` are replaced by markers.
-        Other values are returned as they are.
+        Containers (mappings and any other collection but text and bytes) are
+        copied, never modified: mappings as dicts, the others as lists.
+        Dataclass, attrs and pydantic instances are copied as dicts of their
+        fields, so their sensitive fields are redacted too. Cycles, nesting
+        deeper than `MAX_DEPTH` and containers that cannot be read are
+        replaced by markers (never by their ``str()``, which could hold the
+        very values to hide). Other values are returned as they are.
         """
-        kind = type(value)
-        if kind is dict or kind is list or kind is tuple or _is_container(value):
-            return self._walk(value, 0, set())
-        return value
+        if type(value) in _SCALARS:
+            return value
+        return self._walk(value, 0, set())
 
     def _walk(self, value: Any, depth: int, ancestors: set[int]) -> Any:
+        try:
+            fields = _fields_of(value)
+        except Exception:
+            return _unreadable(value)
+        if fields is None and not _is_container(value):
+            return value
         if depth >= MAX_DEPTH:
             return TOO_DEEP
         marker = id(value)
@@ -109,34 +129,64 @@ class Redactor:
             return CYCLE
         ancestors.add(marker)
         try:
-            if isinstance(value, Mapping):
+            if fields is not None or isinstance(value, Mapping):
+                items = fields.items() if fields is not None else list(value.items())
                 out: dict[Any, Any] = {}
-                for key, item in list(value.items()):
-                    if isinstance(key, str) and self._patterns and self.is_sensitive(key):
+                for key, item in items:
+                    if self._patterns and self._key_is_sensitive(key):
                         out[key] = REDACTED
                     elif type(item) in _SCALARS:
                         out[key] = item
                     else:
-                        out[key] = self._walk_item(item, depth, ancestors)
+                        out[key] = self._walk(item, depth + 1, ancestors)
                 return out
             return [
-                item if type(item) in _SCALARS else self._walk_item(item, depth, ancestors)
+                item if type(item) in _SCALARS else self._walk(item, depth + 1, ancestors)
                 for item in list(value)
             ]
+        except Exception:
+            return _unreadable(value)
         finally:
             ancestors.discard(marker)
 
-    def _walk_item(self, item: Any, depth: int, ancestors: set[int]) -> Any:
-        if _is_container(item):
-            return self._walk(item, depth + 1, ancestors)
-        return item
+    def _key_is_sensitive(self, key: Any) -> bool:
+        if isinstance(key, str):
+            return self.is_sensitive(key)
+        if isinstance(key, (bytes, bytearray)):  # e.g. ASGI header names
+            return self.is_sensitive(bytes(key).decode("utf-8", "backslashreplace"))
+        return False
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_TEXT = (str, bytes, bytearray, memoryview)
 
 
 def _is_container(value: Any) -> bool:
-    return isinstance(value, (Mapping, list, tuple, set, frozenset))
+    return isinstance(value, (Mapping, Collection)) and not isinstance(value, _TEXT)
+
+
+def _fields_of(value: Any) -> dict[str, Any] | None:
+    """The fields of a dataclass, attrs or pydantic instance, else None."""
+    if isinstance(value, type) or type(value) in _SCALARS:
+        return None
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    attributes = getattr(type(value), "__attrs_attrs__", None)
+    if attributes is not None:
+        return {a.name: getattr(value, a.name, None) for a in attributes}
+    dump = getattr(type(value), "model_dump", None)  # pydantic v2
+    if callable(dump):
+        dumped = dump(value)
+        return dumped if isinstance(dumped, dict) else None
+    return None
+
+
+def _unreadable(value: Any) -> str:
+    try:
+        name = type(value).__qualname__
+    except Exception:
+        name = "object"
+    return f"<unrepresentable {name}>"
 
 
 def _contains(words: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
