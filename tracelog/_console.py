@@ -84,8 +84,8 @@ class ConsoleRenderer:
         colour = self._colour
         level = str(record.get(k_level, ""))
         parts = [
-            self._paint(_DIM, str(record.get(k_time, ""))),
-            self._paint(_LEVEL_COLOURS.get(level.lower(), ""), f"{level:<8}"),
+            self._paint(_DIM, escape_terminal(str(record.get(k_time, "")))),
+            self._paint(_LEVEL_COLOURS.get(level.lower(), ""), f"{escape_terminal(level):<8}"),
         ]
         logger = record.get(k_logger)
         if logger is not None:

@@ -7,7 +7,9 @@ fast path hands the record straight to the backend; only when that fails
 is the record sanitized in Python and serialized again. The rules are the
 same for both backends:
 
-- NaN and infinities become ``null``;
+- NaN and infinities become ``null``; ints too long for decimal (Python's
+  digit limit) are written as ``0x...`` text; numeric types such as numpy's
+  are written as numbers;
 - lone surrogates become the text ``\udXXX``;
 - bytes are decoded as UTF-8, undecodable bytes shown as ``\xNN``;
 - other objects become ``str(obj)``, then ``repr(obj)``, then a marker;
@@ -22,7 +24,10 @@ import enum
 import functools
 import json
 import math
+import numbers
+import operator
 import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,6 +50,12 @@ ORJSON_AVAILABLE = _OrjsonBackend is not None
 def json_default(obj: Any) -> Any:
     """Render an object JSON does not know; never raises."""
     try:
+        if isinstance(obj, float):  # subclasses such as numpy.float64: a number either way
+            return float.__float__(obj)
+        if isinstance(obj, numbers.Integral) and not isinstance(obj, enum.Enum):
+            return operator.index(obj)  # numpy integers and the like
+        if isinstance(obj, numbers.Real) and not isinstance(obj, enum.Enum):
+            return float(obj)
         if isinstance(obj, (bytes, bytearray, memoryview)):
             return bytes(obj).decode("utf-8", "backslashreplace")
         if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
@@ -82,6 +93,14 @@ def safe_str(obj: Any) -> str:
     return f"<unrepresentable {name}>"
 
 
+def _decimal_fits(number: int) -> bool:
+    """Whether Python will write *number* in decimal (it refuses past a digit limit)."""
+    if -(2**64) < number < 2**64:
+        return True
+    limit = sys.get_int_max_str_digits()
+    return limit == 0 or number.bit_length() * 0.30103 < limit - 2
+
+
 def _clean_str(text: str) -> str:
     try:
         text.encode("utf-8")
@@ -95,7 +114,9 @@ def sanitize(obj: Any, depth: int = 0, ancestors: set[int] | None = None) -> Any
     kind = type(obj)
     if kind is str:
         return _clean_str(obj)
-    if obj is None or kind is bool or kind is int:
+    if kind is int:
+        return obj if _decimal_fits(obj) else f"{obj:#x}"
+    if obj is None or kind is bool:
         return obj
     if kind is float:
         return obj if math.isfinite(obj) else None
@@ -105,7 +126,7 @@ def sanitize(obj: Any, depth: int = 0, ancestors: set[int] | None = None) -> Any
         if isinstance(obj, str):
             return _clean_str(str.__str__(obj))
         if isinstance(obj, int):
-            return int.__int__(obj)
+            return sanitize(int.__int__(obj), depth, ancestors)
         return sanitize(float.__float__(obj), depth, ancestors)
     if not isinstance(obj, (Mapping, list, tuple, set, frozenset)):
         return sanitize(json_default(obj), depth, ancestors)

@@ -49,16 +49,22 @@ class Output:
 
     def __init__(self, target: str | os.PathLike[str] | IO[str] | None = None) -> None:
         self._owned = False
+        self._closed = False
+        # Set when a write failed part-way: the next line starts on a line of
+        # its own instead of being glued to the fragment.
+        self._broken_line = False
+        self.path: str | None = None
         stream: Any
         if target is None:
             stream = sys.stdout
         elif isinstance(target, (str, os.PathLike)):
-            path = os.fspath(target)
+            path = os.path.abspath(os.fspath(target))
             directory = os.path.dirname(path)
-            if directory and not os.path.isdir(directory):
+            if not os.path.isdir(directory):
                 raise FileNotFoundError(f"output: directory {directory!r} does not exist")
             stream = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
             self._owned = True
+            self.path = path
         elif callable(getattr(target, "write", None)):
             stream = target
         else:
@@ -70,6 +76,16 @@ class Output:
         self._flush = getattr(stream, "flush", None)
         _live.add(self)
 
+    def is_for(self, target: str | os.PathLike[str] | IO[str] | None) -> bool:
+        """Whether *target* names this output (the same stream, or the same file)."""
+        if self._closed:
+            return False
+        if target is None:
+            return self.stream is sys.stdout
+        if isinstance(target, (str, os.PathLike)):
+            return self.path == os.path.abspath(os.fspath(target))
+        return self.stream is target
+
     def isatty(self) -> bool:
         """Whether the stream is a terminal (console output is coloured then)."""
         try:
@@ -78,15 +94,28 @@ class Output:
             return False
 
     def write(self, text: str) -> None:
-        """Write *text* (whole lines, newline included) and flush; never raises."""
+        """Write *text* (whole lines, newline included) and flush; never raises.
+
+        After `close`, lines still written here (by a logger bound to this
+        output before a reconfiguration) go to stderr rather than nowhere.
+        """
         with self._lock:
+            if self._closed:
+                _write_stderr(text)
+                return
+            if self._broken_line:
+                text = "\n" + text
             try:
                 self.stream.write(text)
             except UnicodeEncodeError:
                 self._write_escaped(text)
             except Exception as exc:
+                # Nothing taken: a fragment from before is still unterminated.
+                self._broken_line = self._broken_line or _partly_written(exc)
                 _errors.report("could not write to the log output", exc)
                 return
+            else:
+                self._broken_line = False
             if self._flush is not None:
                 try:
                     self._flush()
@@ -96,12 +125,15 @@ class Output:
     def _write_escaped(self, text: str) -> None:
         try:
             self.stream.write(_escape_non_ascii(text))
+            self._broken_line = False
         except Exception as exc:
+            self._broken_line = self._broken_line or _partly_written(exc)
             _errors.report("could not write to the log output", exc)
 
     def close(self) -> None:
         """Close the file if this output opened it; a stream given to it stays open."""
         with self._lock:
+            self._closed = True
             if self._owned:
                 try:
                     self.stream.close()
@@ -109,15 +141,51 @@ class Output:
                     _errors.report("could not close the log output", exc)
                 self._owned = False
 
-    def _after_fork(self) -> None:
-        # Another thread may have held the lock when the process forked.
-        self._lock = threading.RLock()
+
+def _partly_written(error: BaseException) -> bool:
+    """Whether a failed write may have left part of a line behind."""
+    if isinstance(error, BlockingIOError):
+        return bool(getattr(error, "characters_written", 0))
+    # A closed stream takes nothing; other errors may have taken a part.
+    return not isinstance(error, ValueError)
 
 
-def _reinit_after_fork() -> None:
+def _write_stderr(text: str) -> None:
+    try:
+        stream = sys.stderr or sys.__stderr__
+        if stream is not None:
+            stream.write(text)
+    except Exception as exc:
+        _errors.report("could not write to stderr", exc)
+
+
+# fork(): hold every output's lock across it, so no other thread is in the
+# middle of a write (holding the stream's own locks) when the child is made,
+# and give the child fresh locks, as logging does for its handlers.
+_held: list[Output] = []
+
+
+def _before_fork() -> None:
+    _held[:] = list(_live)
+    for output in _held:
+        output._lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for output in _held:
+        output._lock.release()
+    _held.clear()
+
+
+def _after_fork_in_child() -> None:
     for output in list(_live):
-        output._after_fork()
+        output._lock = threading.RLock()
+    _held.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -107,18 +107,22 @@ class Renderer:
             stamp = float(timestamp)
         except Exception:
             stamp = time.time()
-        try:
-            record = self.schema.build(
-                stamp if math.isfinite(stamp) else time.time(),
-                safe_str(level),
-                None if logger is None else safe_str(logger),
-                safe_str(message),
-                trace if isinstance(trace, TraceContext) else None,
-                None,
-                exception if isinstance(exception, ExceptionFields) else None,
-            )
-        except Exception:
-            record = {"message": safe_str(message)}
+        record: dict[str, Any] = {"message": safe_str(message)}
+        # The second try uses the current time, in case the given one was the problem.
+        for when in (stamp if math.isfinite(stamp) else time.time(), time.time()):
+            try:
+                record = self.schema.build(
+                    when,
+                    safe_str(level),
+                    None if logger is None else safe_str(logger),
+                    safe_str(message),
+                    trace if isinstance(trace, TraceContext) else None,
+                    None,
+                    exception if isinstance(exception, ExceptionFields) else None,
+                )
+                break
+            except Exception:
+                continue
         dropped = []
         try:
             items = list(extras.items()) if extras else []

@@ -195,7 +195,7 @@ def _extras(attrs: dict[str, Any]) -> dict[str, Any]:
     return {
         key: attrs[key]
         for key in islice(attrs, _STANDARD_COUNT, None)
-        if key not in reserved and key[:1] != "_"
+        if key not in reserved and not (isinstance(key, str) and key[:1] == "_")
     }
 
 

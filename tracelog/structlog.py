@@ -89,6 +89,9 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
     return event_dict
 
 
+# A number under "timestamp" is taken as the record's time if it reads as Unix
+# seconds between 1970 and 5138; anything else stays an ordinary field.
+_LATEST_SECONDS = 1e11
 _META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args"})
 _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
 
@@ -135,11 +138,13 @@ class _RendererProcessor:
         name = ed.pop("logger", None) or ed.pop("logger_name", None)
         if name is None:
             name = getattr(logger, "name", None) if record is None else record.name
+        stamp = ed.get("timestamp")
         if record is not None:
             timestamp = record.created
-        elif type(ed.get("timestamp")) in (float, int):
+        elif (type(stamp) is float or type(stamp) is int) and 0 <= stamp < _LATEST_SECONDS:
             timestamp = ed.pop("timestamp")
         else:
+            # Not seconds since the epoch (time.time_ns(), a string): kept as a field.
             timestamp = time.time()
         # IDs that add_trace_context put in the event dict repeat these and
         # are dropped by the schema; IDs that differ are kept as extras.
