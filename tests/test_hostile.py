@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any
@@ -218,3 +219,123 @@ def test_structlog_event_that_breaks_rendering_keeps_its_fields(configured) -> N
     assert (record["message"], record["keep"], record["trace_id"]) == ("bogus record", 1, TRACE_HEX)
     assert record["level"] == "warning"
     assert record["tracelog.error"].startswith("AttributeError")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_ints_too_long_for_decimal_become_hex_text(library: str, backend: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """An int past Python's decimal digit limit is written as 0x... text; the record survives."""
+    out = configured()
+    huge = 10**5000
+    with known_span():
+        emit(library, "info", "huge", amount=huge, other=1)
+    (record,) = out.records()
+    assert int(record["amount"], 16) == huge
+    assert (record["message"], record["other"], record["trace_id"]) == ("huge", 1, TRACE_HEX)
+
+
+class Millis(float):
+    """A float subclass, like numpy.float64."""
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_number_subclasses_stay_numbers(library: str, backend: str, configured) -> None:  # type: ignore[no-untyped-def]
+    """Float subclasses and other Real/Integral types are numbers with both backends."""
+    import fractions
+
+    out = configured()
+    emit(library, "info", "numbers", ms=Millis(12.5), ratio=fractions.Fraction(1, 4))
+    (record,) = out.records()
+    assert (record["ms"], record["ratio"]) == (12.5, 0.25)
+
+
+def test_non_string_extra_keys_keep_the_other_fields(configured) -> None:  # type: ignore[no-untyped-def]
+    """A non-str key in stdlib extra= is written as text; the other fields stay."""
+    out = configured()
+    logging.getLogger("keys").info("odd keys", extra={7: "seven", "order_id": "A-1"})  # type: ignore[dict-item]
+    (record,) = out.records()
+    assert (record["7"], record["order_id"]) == ("seven", "A-1")
+
+
+def test_structlog_timestamp_that_is_not_seconds_stays_a_field(configured) -> None:  # type: ignore[no-untyped-def]
+    """A timestamp in nanoseconds is not taken as the record's time; it is kept as a field."""
+    out = configured()
+    with known_span():
+        structlog.get_logger("ts").error("late", timestamp=1_763_785_445_123_456_789)
+    (record,) = out.records()
+    assert record["extra.timestamp"] == 1_763_785_445_123_456_789
+    assert record["timestamp"].startswith("20")
+    assert (record["level"], record["trace_id"]) == ("error", TRACE_HEX)
+
+
+def test_structlog_percent_mistakes_are_written_not_raised(configured) -> None:  # type: ignore[no-untyped-def]
+    """Positional interpolation in structlog never raises into the caller."""
+    out = configured()
+    log = structlog.get_logger("fmt")
+    log.info("%d items", "three")
+    log.info("%s and %s", "one", "two")
+    log.log(logging.WARNING, "%(a)s", {"b": 1})
+    first, second, third = out.records()
+    assert first["message"] == "%d items"
+    assert first["tracelog.error"].startswith("message formatting failed: TypeError")
+    assert second["message"] == "one and two"
+    assert "tracelog.error" not in second
+    assert (third["message"], third["level"]) == ("%(a)s", "warning")
+
+
+def test_loguru_long_exception_chain_is_written(configured, capfd) -> None:  # type: ignore[no-untyped-def]
+    """An exception chain too long for loguru's own formatter still gives its line."""
+    from loguru import logger
+
+    out = configured()
+    error: BaseException = ValueError("root")
+    for i in range(1500):
+        try:
+            raise RuntimeError(f"level {i}") from error
+        except RuntimeError as exc:
+            error = exc
+    logger.opt(exception=error).error("deep chain")
+    (record,) = out.records()
+    assert (record["message"], record["exception.type"]) == ("deep chain", "RuntimeError")
+
+
+def test_loguru_raw_messages_are_json_lines(configured) -> None:  # type: ignore[no-untyped-def]
+    """opt(raw=True) cannot put raw text into the JSON output."""
+    from loguru import logger
+
+    out = configured()
+    logger.opt(raw=True).info('progress 50%\nfake {"level":"info"}\n')
+    logger.info("next")
+    raw, following = out.records()
+    assert raw["message"] == 'progress 50%\nfake {"level":"info"}\n'
+    assert following["message"] == "next"
+
+
+def test_a_partial_write_does_not_glue_the_next_line(configured) -> None:  # type: ignore[no-untyped-def]
+    """When a stream takes part of a line and refuses the rest, the next line starts afresh."""
+    import io
+
+    class Choking(io.StringIO):
+        choke = False
+
+        def write(self, text: str) -> int:
+            if self.choke:
+                self.choke = False
+                super().write(text[:20])
+                error = BlockingIOError(11, "would block")
+                error.characters_written = 20
+                raise error
+            return super().write(text)
+
+    stream = Choking()
+    import tracelog
+
+    tracelog.configure(output=stream, integrations=["stdlib"])
+    log = logging.getLogger("choke")
+    log.warning("first")
+    stream.choke = True
+    log.warning("second, cut short")
+    log.warning("third")
+    first, fragment, *rest, last = stream.getvalue().split("\n")
+    assert (len(fragment), last) == (20, "")
+    records = [json.loads(line) for line in (first, *rest)]  # every other line is whole
+    assert [r["message"] for r in records if r["logger"] == "choke"] == ["first", "third"]

@@ -8,8 +8,9 @@ import logging
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable
-from typing import IO
+from collections.abc import Iterable
+from types import ModuleType
+from typing import IO, Any
 
 from opentelemetry import trace
 
@@ -35,8 +36,30 @@ _LEVELS = {
 }
 
 _lock = threading.RLock()
-_undo: list[Callable[[], None]] = []
+_installations: dict[str, Any] = {}
 _output: Output | None = None
+
+
+def _before_fork() -> None:
+    # A child must not start with another thread half-way through configure().
+    _lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def configure(
@@ -84,8 +107,11 @@ def configure(
     Redactor(redact_keys)  # validates before anything changes
     adapters = _adapters(integrations)
     name = _service_name(service_name)
+    global _output
     with _lock:
-        target = Output(output)
+        # The same output as now is kept open: loggers bound to it go on writing.
+        reused = _output is not None and _output.is_for(output)
+        target = _output if reused and _output is not None else Output(output)
         try:
             # One renderer for all three libraries: one schema, by construction.
             renderer = Renderer(
@@ -96,29 +122,37 @@ def configure(
                 isatty=target.isatty(),
             )
         except BaseException:
-            target.close()
+            if not reused:
+                target.close()
             raise
-        reset()
-        global _output
-        _output = target
         try:
-            for install in adapters:
-                _undo.append(install(renderer, levelno, target))
+            for integration in [i for i in _installations if i not in adapters]:
+                _installations.pop(integration).undo()
+            # Each installation is updated in place: no moment without a handler.
+            for integration, module in adapters.items():
+                installation = _installations.get(integration)
+                if installation is None:
+                    installation = _installations[integration] = module._Installation()
+                installation.apply(renderer, levelno, target)
         except BaseException:
+            if not reused:
+                target.close()
             reset()
             raise
+        previous, _output = _output, target
+        if previous is not None and previous is not target:
+            previous.close(successor=target)
 
 
 def reset() -> None:
     """Undo `configure` completely: handlers, factories, patchers, structlog config."""
     global _output
     with _lock:
-        while _undo:
-            undo = _undo.pop()
+        for integration in reversed(list(_installations)):
             try:
-                undo()
+                _installations.pop(integration).undo()
             except Exception as exc:
-                _errors.report("could not undo part of the configuration", exc)
+                _errors.report(f"could not undo the {integration} configuration", exc)
         if _output is not None:
             _output.close()
             _output = None
@@ -147,9 +181,8 @@ def _installed(name: str) -> bool:
         return False
 
 
-def _adapters(
-    integrations: Iterable[str] | None,
-) -> list[Callable[[Renderer, int, Output], Callable[[], None]]]:
+def _adapters(integrations: Iterable[str] | None) -> dict[str, ModuleType]:
+    """The adapter modules to configure, in a fixed order."""
     if integrations is None:
         names = [name for name in INTEGRATIONS if name == "stdlib" or _installed(name)]
     else:
@@ -163,13 +196,10 @@ def _adapters(
             raise ValueError(
                 f"unknown integrations {unknown!r}; choose from {', '.join(INTEGRATIONS)}"
             )
-    adapters = []
-    for name in INTEGRATIONS:
-        if name in names:
-            # Importing the adapter raises MissingExtraError if its library is absent.
-            module = importlib.import_module(f"tracelog.{name}")
-            adapters.append(module._configure)
-    return adapters
+    # Importing an adapter raises MissingExtraError if its library is absent.
+    return {
+        name: importlib.import_module(f"tracelog.{name}") for name in INTEGRATIONS if name in names
+    }
 
 
 def _service_name(explicit: str | None) -> str | None:

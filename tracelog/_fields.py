@@ -8,6 +8,7 @@ exception) and calls `Schema.build`, so the three write identical records.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ __all__ = [
     "ExceptionFields",
     "Schema",
     "exception_fields",
+    "exception_from",
     "format_timestamp",
 ]
 
@@ -171,6 +173,25 @@ def exception_fields(exc_info: ExcInfo | tuple[Any, Any, Any]) -> ExceptionField
         message=safe_str(value),
         stacktrace=stacktrace,
     )
+
+
+def exception_from(exc_info: Any) -> ExceptionFields | None:
+    """Exception fields for any ``exc_info`` form logging libraries accept.
+
+    True (the exception being handled, read here: call it in the logging
+    thread), an exception instance, or an ``exc_info`` tuple; None when there
+    is no exception.
+    """
+    if not exc_info:
+        return None
+    if isinstance(exc_info, BaseException):
+        return exception_fields((type(exc_info), exc_info, exc_info.__traceback__))
+    if isinstance(exc_info, tuple):
+        if len(exc_info) != 3 or exc_info[0] is None:
+            return None
+        return exception_fields(exc_info)
+    current = sys.exc_info()
+    return None if current[0] is None else exception_fields(current)
 
 
 class Schema:

@@ -50,6 +50,7 @@ class Output:
     def __init__(self, target: str | os.PathLike[str] | IO[str] | None = None) -> None:
         self._owned = False
         self._closed = False
+        self._successor: Output | None = None
         # Set when a write failed part-way: the next line starts on a line of
         # its own instead of being glued to the fragment.
         self._broken_line = False
@@ -97,30 +98,37 @@ class Output:
         """Write *text* (whole lines, newline included) and flush; never raises.
 
         After `close`, lines still written here (by a logger bound to this
-        output before a reconfiguration) go to stderr rather than nowhere.
+        output before a reconfiguration) go to the output that replaced it,
+        or to stderr rather than nowhere.
         """
-        with self._lock:
-            if self._closed:
-                _write_stderr(text)
-                return
-            if self._broken_line:
-                text = "\n" + text
+        output: Output | None = self
+        while output is not None:
+            with output._lock:
+                if not output._closed:
+                    output._write_locked(text)
+                    return
+            output = output._successor
+        _write_stderr(text)
+
+    def _write_locked(self, text: str) -> None:
+        if self._broken_line:
+            text = "\n" + text
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:
+            self._write_escaped(text)
+        except Exception as exc:
+            # Nothing taken: a fragment from before is still unterminated.
+            self._broken_line = self._broken_line or _partly_written(exc)
+            _errors.report("could not write to the log output", exc)
+            return
+        else:
+            self._broken_line = False
+        if self._flush is not None:
             try:
-                self.stream.write(text)
-            except UnicodeEncodeError:
-                self._write_escaped(text)
+                self._flush()
             except Exception as exc:
-                # Nothing taken: a fragment from before is still unterminated.
-                self._broken_line = self._broken_line or _partly_written(exc)
-                _errors.report("could not write to the log output", exc)
-                return
-            else:
-                self._broken_line = False
-            if self._flush is not None:
-                try:
-                    self._flush()
-                except Exception as exc:
-                    _errors.report("could not flush the log output", exc)
+                _errors.report("could not flush the log output", exc)
 
     def _write_escaped(self, text: str) -> None:
         try:
@@ -130,9 +138,14 @@ class Output:
             self._broken_line = self._broken_line or _partly_written(exc)
             _errors.report("could not write to the log output", exc)
 
-    def close(self) -> None:
-        """Close the file if this output opened it; a stream given to it stays open."""
+    def close(self, *, successor: Output | None = None) -> None:
+        """Close the file if this output opened it; a stream given to it stays open.
+
+        Args:
+            successor: where lines written here from now on go (else stderr).
+        """
         with self._lock:
+            self._successor = successor if successor is not self else None
             self._closed = True
             if self._owned:
                 try:

@@ -83,16 +83,20 @@ class Patcher:
             patcher(record)
 
 
-def install_patcher(logger: Any = None) -> None:
+def install_patcher(logger: Any = None) -> bool:
     """Install `patcher` on loguru's logger, after any patcher configured there.
 
     Calling it again while installed does nothing.
+
+    Returns:
+        Whether this call installed it (False: it was installed already).
     """
     logger = loguru.logger if logger is None else logger
     previous = getattr(getattr(logger, "_core", None), "patcher", None)
     if isinstance(previous, Patcher) and previous.enabled:
-        return
+        return False
     logger.configure(patcher=Patcher(previous))
+    return True
 
 
 def uninstall_patcher(logger: Any = None) -> None:
@@ -123,14 +127,14 @@ class _Format:
 
     def __call__(self, record: Any) -> str:
         try:
-            line = self._render(record)
+            line = self._render(record, self.renderer)
         except Exception as exc:
             _errors.report("could not render a loguru record", exc)
-            line = self._fallback(record, exc)
+            line = self._fallback(record, exc, self.renderer)
         record[self._key] = line
         return self._template
 
-    def _render(self, record: Any) -> str:
+    def _render(self, record: Any, renderer: Renderer) -> str:
         exception: ExceptionFields | None = None
         raised = record["exception"]
         if raised is not None and raised[0] is not None:
@@ -141,7 +145,7 @@ class _Format:
         extra = record["extra"]
         if trace is not None and extra.get("trace_id") == trace.trace_id:
             extra = {k: v for k, v in extra.items() if k not in _PATCHER_KEYS}
-        return self.renderer.render(
+        return renderer.render(
             record["time"].timestamp(),
             record["level"].name,
             record["name"],
@@ -151,7 +155,7 @@ class _Format:
             exception,
         )
 
-    def _fallback(self, record: Any, error: Exception) -> str:
+    def _fallback(self, record: Any, error: Exception, renderer: Renderer) -> str:
         def get(key: str) -> Any:
             try:
                 return record[key]
@@ -163,13 +167,21 @@ class _Format:
         except Exception:
             timestamp = time.time()
         level = get("level")
-        return self.renderer.render(
+        # Whatever still renders: the renderer drops single fields that do not.
+        try:
+            extras: dict[Any, Any] = {
+                k: v for k, v in dict(get("extra") or {}).items() if k not in _PATCHER_KEYS
+            }
+        except Exception:
+            extras = {}
+        extras[ERROR_KEY] = f"{type(error).__name__}: {safe_str(error)}"
+        return renderer.render(
             timestamp,
             safe_str(getattr(level, "name", "error")),
             None if get("name") is None else safe_str(get("name")),
             safe_str(get("message")),
             _context.current(),
-            {ERROR_KEY: f"{type(error).__name__}: {safe_str(error)}"},
+            extras,
         )
 
 
@@ -225,16 +237,37 @@ class ConsoleFormat(_Format):
         )
 
 
-class _OutputSink:
-    """A loguru sink writing formatted lines to a tracelog Output."""
+class _Writer(_Format):
+    """configure()'s loguru format: renders the record and writes it itself.
 
-    __slots__ = ("_output",)
+    Writing from the format callable, which loguru calls first in a handler,
+    means nothing loguru does afterwards for this handler can lose the line:
+    its own exception formatting (which fails on very long exception chains)
+    or ``opt(raw=True)``, which would bypass a format. The sink then has
+    nothing left to do.
+    """
 
-    def __init__(self, output: Output) -> None:
-        self._output = output
+    def __init__(self, renderer: Renderer, output: Output) -> None:
+        super().__init__(renderer)
+        self._target = (renderer, output)
 
-    def __call__(self, message: str) -> None:
-        self._output.write(message)
+    def retarget(self, renderer: Renderer, output: Output) -> None:
+        """Switch to another renderer and output at once."""
+        self._target = (renderer, output)
+
+    def __call__(self, record: Any) -> str:
+        renderer, output = self._target
+        try:
+            line = self._render(record, renderer)
+        except Exception as exc:
+            _errors.report("could not render a loguru record", exc)
+            line = self._fallback(record, exc, renderer)
+        output.write(line + "\n")
+        return ""
+
+    @staticmethod
+    def sink(message: str) -> None:
+        """The handler's sink: the line was written by the format already."""
 
 
 # loguru adds a stderr handler with id 0 at import; configure() replaces it
@@ -242,35 +275,56 @@ class _OutputSink:
 _default_handler_id: int | None = 0
 
 
-def _configure(renderer: Renderer, level: int, output: Output) -> Callable[[], None]:
-    """Point loguru's logger at *output*; return the undo callable (for configure())."""
-    logger = loguru.logger
-    install_patcher(logger)
-    global _default_handler_id
-    removed_default = _default_handler_id is not None
-    if removed_default:
-        try:
-            # loguru's own stderr handler would write every record twice.
-            logger.remove(_default_handler_id)
-        except ValueError:  # the application removed it already
-            removed_default = False
-        _default_handler_id = None
-    handler_id = logger.add(
-        _OutputSink(output),
-        level=level,
-        format=_Format(renderer),
-        colorize=False,
-        backtrace=False,
-        diagnose=False,
-        catch=True,
-    )
+class _Installation:
+    """What configure() did to loguru, to update in place and to undo."""
 
-    def undo() -> None:
-        with contextlib.suppress(ValueError):  # the application removed it already
-            logger.remove(handler_id)
-        uninstall_patcher(logger)
-        if removed_default:
-            global _default_handler_id
+    def __init__(self) -> None:
+        self._handler_id: int | None = None
+        self._level: int | None = None
+        self._writer: _Writer | None = None
+        self._own_patcher = False
+        self._removed_default = False
+
+    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+        global _default_handler_id
+        logger = loguru.logger
+        if self._handler_id is None:
+            self._own_patcher = install_patcher(logger)
+            if _default_handler_id is not None:
+                # loguru's own stderr handler would write every record twice.
+                with contextlib.suppress(ValueError):  # the application removed it already
+                    logger.remove(_default_handler_id)
+                    self._removed_default = True
+                _default_handler_id = None
+        if self._writer is not None and self._level == level:
+            self._writer.retarget(renderer, output)
+            return
+        # A new level needs a new handler: add it before removing the old one,
+        # so a record logged meanwhile may be written twice but never lost.
+        writer = _Writer(renderer, output)
+        handler_id = logger.add(
+            writer.sink,
+            level=level,
+            format=writer,
+            colorize=False,
+            backtrace=False,
+            diagnose=False,
+            catch=True,
+        )
+        if self._handler_id is not None:
+            with contextlib.suppress(ValueError):
+                logger.remove(self._handler_id)
+        self._handler_id, self._level, self._writer = handler_id, level, writer
+
+    def undo(self) -> None:
+        global _default_handler_id
+        logger = loguru.logger
+        if self._handler_id is not None:
+            with contextlib.suppress(ValueError):  # the application removed it already
+                logger.remove(self._handler_id)
+        if self._own_patcher:
+            uninstall_patcher(logger)
+        if self._removed_default:
             _default_handler_id = logger.add(sys.stderr)
-
-    return undo
+        self._handler_id = self._level = self._writer = None
+        self._own_patcher = self._removed_default = False

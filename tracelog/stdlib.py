@@ -27,7 +27,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from tracelog import _context, _errors
 from tracelog._context import TraceContext
-from tracelog._fields import ExceptionFields, exception_fields
+from tracelog._fields import ExceptionFields, exception_fields, exception_from
 from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS
@@ -129,17 +129,21 @@ def _stamping_factory(
 _installed: _Installed | None = None
 
 
-def install_record_factory() -> None:
+def install_record_factory() -> bool:
     """Stamp every LogRecord with the current IDs as it is created.
 
     Wraps the current factory, so other factories keep working. Calling it
     again while installed does nothing.
+
+    Returns:
+        Whether this call installed it (False: it was installed already).
     """
     global _installed
     if _installed is not None:
-        return
+        return False
     _installed = _Installed(logging.getLogRecordFactory())
     logging.setLogRecordFactory(_installed.factory)
+    return True
 
 
 def uninstall_record_factory() -> None:
@@ -381,6 +385,14 @@ class QueueHandler(logging.handlers.QueueHandler):
             if STAMP not in record.__dict__:
                 stamp(record)
             record = copy.copy(record)
+            if isinstance(record.msg, dict) and "exc_info" in record.msg:
+                # A structlog event (ProcessorFormatter.wrap_for_formatter):
+                # exc_info=True means the exception being handled here and now.
+                event = dict(record.msg)
+                fields = exception_from(event.pop("exc_info"))
+                if fields is not None:
+                    record.__dict__[_EXCEPTION] = fields
+                record.msg = event
             if not (isinstance(record.msg, dict) and not record.args):
                 message, error = _message(record)
                 record.msg = message
@@ -398,12 +410,31 @@ class QueueHandler(logging.handlers.QueueHandler):
 
 
 class _OutputHandler(logging.Handler):
-    """The handler `tracelog.configure` installs: formats and writes to an Output."""
+    """The handler `tracelog.configure` installs: formats and writes to an Output.
+
+    Output and formatter are one pair, swapped together by a reconfiguration,
+    so a record is never formatted for one and written to the other.
+    """
 
     def __init__(self, output: Output, formatter: logging.Formatter) -> None:
         super().__init__()
-        self.output = output
-        self.setFormatter(formatter)
+        self._target = (output, formatter)
+        self.formatter = formatter
+
+    @property
+    def output(self) -> Output:
+        """Where this handler writes."""
+        return self._target[0]
+
+    def retarget(self, output: Output, formatter: logging.Formatter) -> None:
+        """Switch to another output and formatter at once."""
+        self._target = (output, formatter)
+        self.formatter = formatter
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        super().setFormatter(fmt)
+        if fmt is not None and hasattr(self, "_target"):
+            self._target = (self._target[0], fmt)
 
     def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:  # type: ignore[override]
         # The Output serializes whole lines already; the handler lock is not needed.
@@ -415,31 +446,44 @@ class _OutputHandler(logging.Handler):
         return result
 
     def emit(self, record: logging.LogRecord) -> None:
-        formatter = self.formatter
+        output, formatter = self._target
         try:
-            line = formatter.format(record) if formatter is not None else record.getMessage()
+            line = formatter.format(record)
         except Exception as exc:
             _errors.report("a log formatter failed", exc)
             line = safe_str(getattr(record, "msg", ""))
-        self.output.write(line + "\n")
+        output.write(line + "\n")
 
 
-def _configure(renderer: Renderer, level: int, output: Output) -> Callable[[], None]:
-    """Route the root logger to *output*; return the undo callable (for configure())."""
-    formatter: JsonFormatter | ConsoleFormatter = (
-        ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
-    )
-    formatter.renderer = renderer
-    install_record_factory()
-    root = logging.getLogger()
-    previous_level = root.level
-    handler = _OutputHandler(output, formatter)
-    root.addHandler(handler)
-    root.setLevel(level)
+class _Installation:
+    """What configure() did to stdlib logging, to update in place and to undo."""
 
-    def undo() -> None:
-        root.removeHandler(handler)
-        root.setLevel(previous_level)
-        uninstall_record_factory()
+    def __init__(self) -> None:
+        self._handler: _OutputHandler | None = None
+        self._previous_level = logging.NOTSET
+        self._own_factory = False
 
-    return undo
+    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+        formatter: JsonFormatter | ConsoleFormatter = (
+            ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
+        )
+        formatter.renderer = renderer
+        root = logging.getLogger()
+        if self._handler is None:
+            self._own_factory = install_record_factory()
+            self._previous_level = root.level
+            self._handler = _OutputHandler(output, formatter)
+            root.addHandler(self._handler)
+        else:
+            self._handler.retarget(output, formatter)
+        root.setLevel(level)
+
+    def undo(self) -> None:
+        if self._handler is None:
+            return
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        root.setLevel(self._previous_level)
+        if self._own_factory:
+            uninstall_record_factory()
+        self._handler = None

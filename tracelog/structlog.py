@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
-from tracelog._fields import ExceptionFields, ExcInfo, Schema, exception_fields
+from tracelog._fields import ExceptionFields, Schema, exception_from
 from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
-from tracelog.stdlib import _extras, _trace_of
+from tracelog.stdlib import _EXCEPTION, _extras, _trace_of
 
 try:
     import structlog
@@ -151,7 +151,10 @@ class _RendererProcessor:
         trace = _context.current() if record is None else _trace_of(record.__dict__)
         exception = None
         if "exc_info" in ed:
-            exception = _exception(ed.pop("exc_info"))
+            exception = exception_from(ed.pop("exc_info"))
+        if exception is None and record is not None:
+            # Rendered in the logging thread by tracelog.stdlib.QueueHandler.
+            exception = record.__dict__.get(_EXCEPTION)
         if exception is None and isinstance(ed.get("exception"), str) and ed["exception"]:
             # Rendered by format_exc_info or dict_tracebacks' string form.
             exception = ExceptionFields(type="", message="", stacktrace=ed.pop("exception"))
@@ -166,23 +169,6 @@ class _RendererProcessor:
             exception,
             stack if isinstance(stack, str) else None,
         )
-
-
-def _exception(exc_info: Any) -> ExceptionFields | None:
-    if not exc_info:
-        return None
-    if isinstance(exc_info, BaseException):
-        info: ExcInfo = (type(exc_info), exc_info, exc_info.__traceback__)
-    elif isinstance(exc_info, tuple) and len(exc_info) == 3:
-        if exc_info[0] is None:
-            return None
-        info = exc_info
-    else:
-        current = sys.exc_info()
-        if current[0] is None:
-            return None
-        info = current
-    return exception_fields(info)
 
 
 class JSONRenderer(_RendererProcessor):
@@ -292,23 +278,111 @@ class _LoggerFactory:
         return _OutputLogger(self._output, name)
 
 
-def _configure(renderer: Renderer, level: int, output: Output) -> Callable[[], None]:
-    """Point structlog at *output*; return the undo callable (for configure())."""
-    was_configured = structlog.is_configured()
-    previous = structlog.get_config()
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, _RendererProcessor(renderer)],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_LoggerFactory(output),
-        context_class=dict,
-        # structlog's default: loggers follow a later configure() or reset().
-        cache_logger_on_first_use=False,
-    )
+# structlog's own level methods; its filtering loggers exist for these numbers only.
+_METHOD_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_ALIASES = {"warn": "warning", "fatal": "critical", "msg": "info"}
 
-    def undo() -> None:
+
+def _interpolate(event: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    """Interpolate like structlog's ``event % args``; a mistake is a field, not an exception."""
+    try:
+        if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            return event % args[0]
+        return event % args
+    except Exception as exc:
+        shown = [safe_str(arg) for arg in args]
+        kw[ERROR_KEY] = (
+            f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}; args: {shown}"
+        )
+        return event
+
+
+def _bound_logger_class(level: int) -> type[Any]:
+    """A structlog filtering bound logger for any *level*, safe against bad ``%`` args.
+
+    structlog's `make_filtering_bound_logger` only knows its own level
+    numbers and interpolates positional arguments in the caller, where a
+    mismatch raises. This subclass filters at the nearest structlog level at
+    or above *level* (loguru's TRACE and SUCCESS included) and interpolates
+    safely.
+    """
+    native = next((n for n in sorted(_METHOD_LEVELS.values()) if n >= level), None)
+    base: type[Any] = structlog.make_filtering_bound_logger(native if native is not None else 50)
+    namespace: dict[str, Any] = {}
+
+    def nop(self: Any, event: Any, *args: Any, **kw: Any) -> None:
+        return None
+
+    async def anop(self: Any, event: Any, *args: Any, **kw: Any) -> None:
+        return None
+
+    for name, number in _METHOD_LEVELS.items():
+        if native is None or number < native:
+            namespace[name], namespace[f"a{name}"] = nop, anop
+            continue
+        namespace[name], namespace[f"a{name}"] = _safe_methods(base, name)
+    for alias, name in _ALIASES.items():
+        namespace[alias], namespace[f"a{alias}"] = namespace[name], namespace[f"a{name}"]
+
+    def log(self: Any, level: int, event: Any, *args: Any, **kw: Any) -> Any:
+        if native is None:
+            return None
+        if args:
+            event = _interpolate(event, args, kw)
+        return base.log(self, level, event, **kw)
+
+    async def alog(self: Any, level: int, event: Any, *args: Any, **kw: Any) -> Any:
+        if native is None:
+            return None
+        if args:
+            event = _interpolate(event, args, kw)
+        return await base.alog(self, level, event, **kw)
+
+    namespace["log"], namespace["alog"] = log, alog
+    return type(f"TracelogBoundLogger{level}", (base,), namespace)
+
+
+def _safe_methods(base: type[Any], name: str) -> tuple[Any, Any]:
+    sync, asynchronous = getattr(base, name), getattr(base, f"a{name}")
+
+    def method(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        if args:
+            event = _interpolate(event, args, kw)
+        return sync(self, event, **kw)
+
+    async def amethod(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        if args:
+            event = _interpolate(event, args, kw)
+        return await asynchronous(self, event, **kw)
+
+    method.__name__, amethod.__name__ = name, f"a{name}"
+    return method, amethod
+
+
+class _Installation:
+    """What configure() set in structlog, to update in place and to undo."""
+
+    def __init__(self) -> None:
+        self._original: tuple[bool, dict[str, Any]] | None = None
+
+    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+        if self._original is None:
+            self._original = (structlog.is_configured(), structlog.get_config())
+        structlog.configure(
+            processors=[structlog.contextvars.merge_contextvars, _RendererProcessor(renderer)],
+            wrapper_class=_bound_logger_class(level),
+            logger_factory=_LoggerFactory(output),
+            context_class=dict,
+            # structlog's default: loggers follow a later configure() or reset().
+            cache_logger_on_first_use=False,
+        )
+
+    def undo(self) -> None:
+        if self._original is None:
+            return
+        was_configured, previous = self._original
         if was_configured:
             structlog.configure(**previous)
         else:
             structlog.reset_defaults()
-
-    return undo
+        self._original = None
