@@ -343,12 +343,13 @@ def _bound_logger_class(level: int) -> type[Any]:
 
 
 def _safe_methods(base: type[Any], name: str) -> tuple[Any, Any]:
-    sync, asynchronous = getattr(base, name), getattr(base, f"a{name}")
+    asynchronous = getattr(base, f"a{name}")
 
     def method(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        # What structlog's own method does, with the safe interpolation.
         if args:
             event = _interpolate(event, args, kw)
-        return sync(self, event, **kw)
+        return self._proxy_to_logger(name, event, **kw)
 
     async def amethod(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
         if args:
