@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import datetime
+import io
 import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tracelog
 from tracelog._fields import format_timestamp
 
-from .conftest import LIBRARIES, SPAN_HEX, SPAN_ID, TRACE_HEX, TRACE_ID, emit, known_span
+from .conftest import (
+    LIBRARIES,
+    SPAN_HEX,
+    SPAN_ID,
+    TRACE_HEX,
+    TRACE_ID,
+    emit,
+    known_span,
+    parse_lines,
+)
 
 RFC3339_UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -227,3 +238,43 @@ def test_timestamps_agree_with_datetime(seconds: float) -> None:
     parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     exact = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(seconds=seconds)
     assert abs((parsed - exact).total_seconds()) < 2e-6
+
+
+field_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(st.characters(exclude_categories=()), max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    message=st.text(st.characters(exclude_categories=()), max_size=40),  # surrogates too
+    fields=st.dictionaries(
+        st.from_regex(r"k_[a-z0-9_]{1,8}", fullmatch=True), field_values, max_size=5
+    ),
+    sampled=st.booleans(),
+)
+def test_any_call_gives_the_same_record_in_all_three(
+    message: str, fields: dict[str, Any], sampled: bool
+) -> None:
+    """For arbitrary messages and fields, the three libraries write the same record."""
+    out = io.StringIO()
+    tracelog.configure(output=out, level="DEBUG")
+    try:
+        with known_span(sampled=sampled):
+            for library in LIBRARIES:
+                emit(library, "info", message, **fields)
+    finally:
+        tracelog.reset()
+    records = parse_lines(out.getvalue())
+    assert len(records) == 3
+    comparable = [{k: v for k, v in r.items() if k not in ("timestamp", "logger")} for r in records]
+    assert comparable[0] == comparable[1] == comparable[2]
+    assert comparable[0]["trace_id"] == TRACE_HEX
