@@ -1,0 +1,30 @@
+"""The benchmark scripts run and print their table (speed itself is measured, not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+@pytest.mark.parametrize("script", ["bench_structlog.py", "bench_stdlib.py", "bench_loguru.py"])
+def test_benchmark_script_runs(script: str) -> None:
+    """Each script runs a tiny round and prints a ratio and a goal verdict for its cases."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--rounds", "4", "--number", "20"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=BENCHMARKS,
+        timeout=300,
+    )
+    assert result.returncode in (0, 1), result.stderr  # 1: a goal missed at this tiny size
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("case ") and "ratio" in line for line in lines)
+    verdicts = [line for line in lines if line.rstrip().endswith(("met", "MISSED"))]
+    assert len(verdicts) == 1
+    assert "tracelog" in verdicts[0]
