@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -250,3 +251,9 @@ def test_escape_terminal_leaves_no_control_characters(text: str) -> None:
         or 0x2066 <= ord(c) <= 0x2069
         for c in escaped
     )
+
+
+def test_binary_streams_are_refused_with_the_fix() -> None:
+    """A binary stream is a configuration error that says how to wrap it."""
+    with pytest.raises(TypeError, match="TextIOWrapper"):
+        tracelog.configure(output=io.BytesIO())

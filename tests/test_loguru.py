@@ -138,3 +138,36 @@ def test_configure_replaces_and_restores_loguru_default_sink(configured, capfd) 
     configured()
     logger.info("again once")
     assert capfd.readouterr().err == ""
+
+
+def test_timestamps_are_loguru_s_own_time(configured, sink_ids) -> None:  # type: ignore[no-untyped-def]
+    """The written time is loguru's record time to the microsecond, never one early."""
+    import datetime
+
+    out = configured()
+    times: list[str] = []
+
+    def remember(message) -> None:  # type: ignore[no-untyped-def]
+        utc = message.record["time"].astimezone(datetime.UTC)
+        times.append(utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+    sink_ids.append(logger.add(remember, format="{message}"))
+    for i in range(300):
+        logger.info("tick {}", i)
+    assert [r["timestamp"] for r in out.records()] == times
+
+
+def test_patcher_keeps_a_callers_own_ids_under_extra(sink_ids) -> None:  # type: ignore[no-untyped-def]
+    """IDs the caller bound are kept as extra.<key>; the patcher's are the current span's."""
+    seen = []
+    sink_ids.append(logger.add(lambda m: seen.append(dict(m.record["extra"])), format="{message}"))
+    with known_span():
+        logger.patch(tl_loguru.patcher).bind(trace_id="upstream", span_id=SPAN_HEX).info("m")
+    assert seen == [
+        {
+            "trace_id": TRACE_HEX,
+            "span_id": SPAN_HEX,
+            "trace_flags": "01",
+            "extra.trace_id": "upstream",
+        }
+    ]

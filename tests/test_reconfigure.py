@@ -72,7 +72,7 @@ def test_a_bound_structlog_logger_follows_the_output(tmp_path: Path, capfd) -> N
 
 def test_reset_keeps_what_the_application_installed_itself(captured) -> None:  # type: ignore[no-untyped-def]
     """A record factory or patcher the app installed before configure() survives reset()."""
-    assert tracelog.stdlib.install_record_factory()
+    assert tracelog.stdlib.install_record_factory(compat=True)
     assert tracelog.loguru.install_patcher()
     try:
         tracelog.configure(output=captured.stream)

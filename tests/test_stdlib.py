@@ -92,7 +92,7 @@ def test_dictconfig_class_form_is_accepted() -> None:
 
 def test_record_factory_stamps_in_the_emitting_thread() -> None:
     """With the factory installed, a formatter in another thread still sees the emitter's IDs."""
-    tl_stdlib.install_record_factory()
+    tl_stdlib.install_record_factory(compat=True)
     try:
         with known_span():
             record = logging.getLogger("factory").makeRecord("factory", 20, "f", 1, "m", (), None)
@@ -115,7 +115,7 @@ def test_record_factory_stamps_in_the_emitting_thread() -> None:
 
 def test_record_factory_outside_a_span_uses_instrumentor_placeholders() -> None:
     """Outside a span the compat attributes hold LoggingInstrumentor's "0" placeholders."""
-    tl_stdlib.install_record_factory()
+    tl_stdlib.install_record_factory(compat=True)
     try:
         record = logging.getLogger("factory").makeRecord("factory", 20, "f", 1, "m", (), None)
     finally:
@@ -277,3 +277,34 @@ def test_exception_outside_an_except_block_has_no_exception_fields(configured) -
     (record,) = out.records()
     assert record["message"] == "nothing raised"
     assert [k for k in record if k.startswith("exception.")] == []
+
+
+def test_configure_reserves_no_record_attribute_names(configured) -> None:  # type: ignore[no-untyped-def]
+    """With configure(), extra= may use any name logging allows, otelTraceID included."""
+    out = configured()
+    with known_span():
+        logging.getLogger("names").info("manual", extra={"otelTraceID": "mine", "otelSpanID": 1})
+    (record,) = out.records()
+    assert (record["trace_id"], record["otelTraceID"], record["otelSpanID"]) == (
+        TRACE_HEX,
+        "mine",
+        1,
+    )
+
+
+def test_filter_sets_format_string_attributes_behind_a_queue(configured) -> None:  # type: ignore[no-untyped-def]
+    """TraceContextFilter on a listener's handler sets otelTraceID from the record's stamp."""
+    configured()  # installs the record factory: records are stamped where they are made
+    stream = io.StringIO()
+    target = logging.StreamHandler(stream)
+    target.setFormatter(logging.Formatter("%(otelTraceID)s %(otelSpanID)s %(message)s"))
+    target.addFilter(tl_stdlib.TraceContextFilter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    logger = _logger("formatted.queue", logging.handlers.QueueHandler(records))
+    listener = logging.handlers.QueueListener(records, target)
+    listener.start()
+    with known_span():
+        logger.info("inside")
+    logger.info("outside")
+    listener.stop()
+    assert stream.getvalue().splitlines() == [f"{TRACE_HEX} {SPAN_HEX} inside", "0 0 outside"]

@@ -189,3 +189,119 @@ def test_exc_info_forms(configured) -> None:  # type: ignore[no-untyped-def]
     records = out.records()
     assert [r.get("exception.type") for r in records] == ["ValueError"] * 3 + [None]
     assert tracelog.current_trace() is None
+
+
+def test_stack_info_gives_the_same_field_as_stdlib(configured) -> None:  # type: ignore[no-untyped-def]
+    """stack_info=True writes the caller's stack under code.stacktrace, as stdlib does."""
+    out = configured()
+
+    def where_it_happened() -> None:
+        logging.getLogger("stack").info("here", stack_info=True)
+        structlog.get_logger("stack").info("here", stack_info=True)
+
+    where_it_happened()
+    stdlib_record, structlog_record = out.records()
+    for record in (stdlib_record, structlog_record):
+        stack = record["code.stacktrace"]
+        assert stack.startswith("Stack (most recent call last):\n")
+        assert stack.rstrip().splitlines()[-2].strip().endswith("in where_it_happened")
+    assert "stack_info" not in structlog_record
+
+
+def test_structlog_keyword_arguments_are_plain_fields(configured) -> None:  # type: ignore[no-untyped-def]
+    """Under configure(), names structlog processors use are ordinary fields, as in stdlib."""
+    out = configured()
+    fields = {
+        "logger": "payments-worker",
+        "logger_name": "legacy",
+        "timestamp": 1700000000.0,
+        "stack": "api>db",
+        "exception": "TimeoutError",
+        "positional_args": "a,b",
+    }
+    logging.getLogger("kw").info("job done", extra=fields)
+    structlog.get_logger("kw").info("job done", **fields)
+    stdlib_record, structlog_record = out.records()
+    del stdlib_record["timestamp"], structlog_record["timestamp"]
+    assert structlog_record == stdlib_record
+    assert (structlog_record["logger"], structlog_record["extra.logger"]) == (
+        "kw",
+        "payments-worker",
+    )
+    assert structlog_record["extra.timestamp"] == 1700000000.0
+
+
+def test_unnamed_logger_in_a_module_named_like_tracelog(configured, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Only tracelog's and structlog's own modules are skipped when naming a logger."""
+    (tmp_path / "tracelog_jobs.py").write_text(
+        "import structlog\n\ndef run():\n    structlog.get_logger().info('job')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tracelog_jobs  # type: ignore[import-not-found]
+
+    out = configured()
+    tracelog_jobs.run()
+    assert out.records()[0]["logger"] == "tracelog_jobs"
+
+
+def test_async_methods_keep_exceptions_and_stacks(configured) -> None:  # type: ignore[no-untyped-def]
+    """exc_info=True and stack_info=True are read in the caller before the async hand-off."""
+    import asyncio
+
+    out = configured()
+    log = structlog.get_logger("async")
+
+    async def main() -> None:
+        with known_span():
+            try:
+                raise KeyError("missing")
+            except KeyError:
+                await log.aerror("failed", exc_info=True)
+                await log.alog(logging.ERROR, "failed too", exc_info=True)
+            await log.ainfo("where", stack_info=True)
+
+    asyncio.run(main())
+    failed, failed_too, where = [r for r in out.records() if r["logger"] == "async"]
+    assert failed["exception.type"] == failed_too["exception.type"] == "KeyError"
+    assert failed["trace_id"] == failed_too["trace_id"] == where["trace_id"] == TRACE_HEX
+    assert "in main" in where["code.stacktrace"]
+
+
+def test_log_takes_any_level_number(configured) -> None:  # type: ignore[no-untyped-def]
+    """log() with loguru's SUCCESS or TRACE numbers neither raises nor ignores the level."""
+    out = configured(level="INFO")
+    log = structlog.get_logger("numbers")
+    log.log(25, "succeeded")
+    log.log(5, "too fine")
+    log.log(45, "between error and critical")
+    assert [(r["message"], r["level"]) for r in out.records()] == [
+        ("succeeded", "success"),
+        ("between error and critical", "error"),
+    ]
+
+
+def test_processor_formatter_keeps_stdlib_fields_as_fields() -> None:
+    """In ProcessorFormatter, stdlib extras named like structlog keys stay fields."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[tl_structlog.JSONRenderer()],
+            foreign_pre_chain=[structlog.processors.TimeStamper(fmt=None)],
+        )
+    )
+    logger = logging.getLogger("foreign.fields")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.info("odd extras", extra={"logger": "mine", "stack": "a>b", "exception": "no"})
+    (record,) = parse_lines(stream.getvalue())
+    del record["timestamp"]
+    assert record == {
+        "level": "info",
+        "logger": "foreign.fields",
+        "message": "odd extras",
+        "extra.logger": "mine",
+        "stack": "a>b",
+        "exception": "no",
+    }

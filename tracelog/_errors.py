@@ -29,20 +29,22 @@ class MissingExtraError(ImportError):
         self.extra = extra
 
 
-def report(where: str, exc: BaseException | None = None) -> None:
+def report(where: str, exc: BaseException | None = None, *, to_stderr: bool = False) -> None:
     """Report an internal failure on the hot path without raising.
 
     The first failure of each kind goes to the ``tracelog`` logger; later ones
     are only counted (see `error_counts`), so a broken value logged in a loop
     does not become a storm. A failure while reporting (the ``tracelog``
-    logger writes through tracelog too) goes to stderr instead of recursing.
+    logger writes through tracelog too) goes to stderr instead of recursing,
+    as do failures of the output itself (*to_stderr*), which the logger
+    would only send back to the broken output.
     """
     key = f"{where}: {type(exc).__name__}" if exc is not None else where
     count = _seen.get(key, 0)
     _seen[key] = count + 1
     if count:
         return
-    if getattr(_local, "busy", False):
+    if to_stderr or getattr(_local, "busy", False):
         _write_stderr(key, exc)
         return
     _local.busy = True

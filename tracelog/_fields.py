@@ -129,11 +129,14 @@ _second: tuple[int | None, str] = (None, "")
 
 
 def format_timestamp(seconds: float) -> str:
-    """RFC 3339 in UTC with microseconds: ``2026-11-22T10:04:05.123456Z``."""
+    """RFC 3339 in UTC, to the nearest microsecond: ``2026-11-22T10:04:05.123456Z``."""
     global _second
     whole = int(seconds // 1)  # floor, so times before 1970 keep positive microseconds
-    # Truncated, like logging's msecs; min() because float rounding can reach 1.0.
-    micros = min(int((seconds - whole) * 1_000_000), 999_999)
+    # Rounded, not truncated: a float carries the microsecond (loguru's exact
+    # datetime, say) only to within a fraction of it.
+    micros = round((seconds - whole) * 1_000_000)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
     cached = _second
     if cached[0] == whole:
         prefix = cached[1]

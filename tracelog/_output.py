@@ -7,6 +7,7 @@ StreamHandler does, so a crash loses nothing already logged.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -66,6 +67,11 @@ class Output:
             stream = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
             self._owned = True
             self.path = path
+        elif _is_binary(target):
+            raise TypeError(
+                "output must be a text stream, not a binary one; wrap it: "
+                'io.TextIOWrapper(stream, encoding="utf-8", write_through=True)'
+            )
         elif callable(getattr(target, "write", None)):
             stream = target
         else:
@@ -120,7 +126,7 @@ class Output:
         except Exception as exc:
             # Nothing taken: a fragment from before is still unterminated.
             self._broken_line = self._broken_line or _partly_written(exc)
-            _errors.report("could not write to the log output", exc)
+            _errors.report("could not write to the log output", exc, to_stderr=True)
             return
         else:
             self._broken_line = False
@@ -128,7 +134,7 @@ class Output:
             try:
                 self._flush()
             except Exception as exc:
-                _errors.report("could not flush the log output", exc)
+                _errors.report("could not flush the log output", exc, to_stderr=True)
 
     def _write_escaped(self, text: str) -> None:
         try:
@@ -136,7 +142,7 @@ class Output:
             self._broken_line = False
         except Exception as exc:
             self._broken_line = self._broken_line or _partly_written(exc)
-            _errors.report("could not write to the log output", exc)
+            _errors.report("could not write to the log output", exc, to_stderr=True)
 
     def close(self, *, successor: Output | None = None) -> None:
         """Close the file if this output opened it; a stream given to it stays open.
@@ -155,6 +161,13 @@ class Output:
                 self._owned = False
 
 
+def _is_binary(stream: object) -> bool:
+    mode = getattr(stream, "mode", "")
+    return isinstance(stream, (io.RawIOBase, io.BufferedIOBase)) or (
+        isinstance(mode, str) and "b" in mode
+    )
+
+
 def _partly_written(error: BaseException) -> bool:
     """Whether a failed write may have left part of a line behind."""
     if isinstance(error, BlockingIOError):
@@ -169,7 +182,7 @@ def _write_stderr(text: str) -> None:
         if stream is not None:
             stream.write(text)
     except Exception as exc:
-        _errors.report("could not write to stderr", exc)
+        _errors.report("could not write to stderr", exc, to_stderr=True)
 
 
 # fork(): hold every output's lock across it, so no other thread is in the

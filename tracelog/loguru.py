@@ -46,7 +46,11 @@ _PATCHER_KEYS = frozenset({"trace_id", "span_id", "trace_flags"})
 
 
 def patcher(record: Any) -> None:
-    """Put the current span's IDs into ``record["extra"]`` (nothing outside a span)."""
+    """Put the current span's IDs into ``record["extra"]`` (nothing outside a span).
+
+    A different value the caller bound under one of these keys is kept as
+    ``extra.<key>``, as tracelog's schema keeps a field that collides.
+    """
     try:
         trace = _context.current()
         if trace is not None:
@@ -58,7 +62,12 @@ def patcher(record: Any) -> None:
                     "trace_flags": trace.trace_flags,
                 }
                 trace._rendered[_CACHE_KEY] = fields
-            record["extra"].update(fields)
+            extra = record["extra"]
+            if "trace_id" in extra or "span_id" in extra or "trace_flags" in extra:
+                for key, value in fields.items():
+                    if key in extra and extra[key] != value:
+                        extra[f"extra.{key}"] = extra[key]
+            extra.update(fields)
     except Exception as exc:
         _errors.report("could not read the trace context", exc)
 

@@ -8,9 +8,11 @@
   tracelog's record schema.
 - `QueueHandler` keeps exceptions structured across a queue.
 
-Stamped records carry ``otelTraceID``, ``otelSpanID`` and
-``otelTraceSampled``, the names OpenTelemetry's ``LoggingInstrumentor``
-uses, so format strings written for it keep working.
+A stamp is one private record attribute, so no ``extra=`` key can collide
+with it. `TraceContextFilter` (and ``install_record_factory(compat=True)``)
+also set ``otelTraceID``, ``otelSpanID`` and ``otelTraceSampled``, the names
+OpenTelemetry's ``LoggingInstrumentor`` uses, for ``%(otelTraceID)s`` format
+strings.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "QueueHandler",
     "TraceContextFilter",
     "install_record_factory",
+    "set_compat_attributes",
     "stamp",
     "uninstall_record_factory",
 ]
@@ -58,9 +61,6 @@ _RESERVED = frozenset(RESERVED_ATTRS) | {
     "taskName",
     "exc_text",
     "stack_info",
-    "otelTraceID",
-    "otelSpanID",
-    "otelTraceSampled",
     "otelServiceName",
 }
 
@@ -68,33 +68,48 @@ _RESERVED = frozenset(RESERVED_ATTRS) | {
 _current = _context.current
 
 
-def stamp(record: logging.LogRecord) -> None:
-    """Capture the current span's IDs on *record* (call it in the emitting thread)."""
+def stamp(record: logging.LogRecord, *, compat: bool = False) -> None:
+    """Capture the current span's IDs on *record* (call it in the emitting thread).
+
+    Args:
+        record: the record to stamp.
+        compat: also set ``otelTraceID``, ``otelSpanID`` and
+            ``otelTraceSampled`` (``"0"``, ``"0"``, False outside a span), as
+            OpenTelemetry's ``LoggingInstrumentor`` does, for format strings.
+    """
     trace = _current()
+    record.__dict__[STAMP] = trace
+    if compat:
+        set_compat_attributes(record)
+
+
+def set_compat_attributes(record: logging.LogRecord) -> None:
+    """Set ``LoggingInstrumentor``'s attributes from the record's stamp (or current IDs)."""
     attrs = record.__dict__
+    trace = _trace_of(attrs)
     if trace is None:
         attrs.update(_NO_SPAN)
-    else:
-        compat = trace._rendered.get(_STAMP_CACHE_KEY)
-        if compat is None:
-            compat = {
-                "otelTraceID": trace.trace_id,
-                "otelSpanID": trace.span_id,
-                "otelTraceSampled": trace.sampled,
-            }
-            trace._rendered[_STAMP_CACHE_KEY] = compat
-        attrs.update(compat)
-    attrs[STAMP] = trace
+        return
+    compat = trace._rendered.get(_STAMP_CACHE_KEY)
+    if compat is None:
+        compat = {
+            "otelTraceID": trace.trace_id,
+            "otelSpanID": trace.span_id,
+            "otelTraceSampled": trace.sampled,
+        }
+        trace._rendered[_STAMP_CACHE_KEY] = compat
+    attrs.update(compat)
 
 
 class _Installed:
     """The factory install_record_factory() set, what it wraps, and its switch."""
 
-    __slots__ = ("enabled", "factory", "previous")
+    __slots__ = ("compat", "enabled", "factory", "previous")
 
-    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+    def __init__(self, previous: Callable[..., logging.LogRecord], *, compat: bool) -> None:
         self.previous = previous
         self.enabled = True
+        self.compat = compat
         self.factory = _stamping_factory(previous, self)
 
 
@@ -118,7 +133,7 @@ def _stamping_factory(
         record = previous(name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs)
         if switch.enabled:
             try:
-                stamp(record)
+                stamp(record, compat=switch.compat)
             except Exception as exc:
                 _errors.report("could not read the trace context", exc)
         return record
@@ -129,11 +144,17 @@ def _stamping_factory(
 _installed: _Installed | None = None
 
 
-def install_record_factory() -> bool:
+def install_record_factory(*, compat: bool = False) -> bool:
     """Stamp every LogRecord with the current IDs as it is created.
 
     Wraps the current factory, so other factories keep working. Calling it
     again while installed does nothing.
+
+    Args:
+        compat: also set ``LoggingInstrumentor``'s ``otelTraceID``,
+            ``otelSpanID`` and ``otelTraceSampled`` on every record, for
+            format strings. Those names then become reserved: ``extra=``
+            keys with them raise in ``logging``, as with the instrumentor.
 
     Returns:
         Whether this call installed it (False: it was installed already).
@@ -141,7 +162,7 @@ def install_record_factory() -> bool:
     global _installed
     if _installed is not None:
         return False
-    _installed = _Installed(logging.getLogRecordFactory())
+    _installed = _Installed(logging.getLogRecordFactory(), compat=compat)
     logging.setLogRecordFactory(_installed.factory)
     return True
 
@@ -165,17 +186,21 @@ class TraceContextFilter(logging.Filter):
     """Stamps records with the current IDs; for ``dictConfig`` set-ups.
 
     Put it where the record is still in the emitting thread: on a logger, a
-    handler, or the ``QueueHandler`` in front of a ``QueueListener`` (not on
-    the listener's handlers). Records stamped already are left as they are.
-    It never filters a record out.
+    handler, or the ``QueueHandler`` in front of a ``QueueListener``. A
+    record stamped already (by the record factory or an earlier filter)
+    keeps its IDs, so behind a listener it is right too. It also sets
+    ``otelTraceID``, ``otelSpanID`` and ``otelTraceSampled`` for
+    ``%(otelTraceID)s`` format strings, and never filters a record out.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if STAMP not in record.__dict__:
-            try:
+        try:
+            if STAMP not in record.__dict__:
                 stamp(record)
-            except Exception as exc:
-                _errors.report("could not read the trace context", exc)
+            if "otelTraceID" not in record.__dict__:
+                set_compat_attributes(record)
+        except Exception as exc:
+            _errors.report("could not read the trace context", exc)
         return True
 
 
@@ -199,8 +224,25 @@ def _extras(attrs: dict[str, Any]) -> dict[str, Any]:
     return {
         key: attrs[key]
         for key in islice(attrs, _STANDARD_COUNT, None)
-        if key not in reserved and not (isinstance(key, str) and key[:1] == "_")
+        if key not in reserved
+        and not (isinstance(key, str) and key[:1] == "_")
+        and not (key in _NO_SPAN and _stamped_copy(attrs, key))
     }
+
+
+def _stamped_copy(attrs: dict[str, Any], key: str) -> bool:
+    """Whether a LoggingInstrumentor-named attribute is tracelog's copy of the stamp.
+
+    It is then not written as a field (``trace_id`` says it already); a
+    caller's own ``extra={"otelTraceID": ...}`` is.
+    """
+    trace = attrs.get(STAMP, _UNSTAMPED)
+    if trace is _UNSTAMPED:
+        return True  # stamped by LoggingInstrumentor itself: the same IDs again
+    if not isinstance(trace, TraceContext):
+        return bool(attrs[key] == _NO_SPAN[key])
+    ours = {"otelTraceID": trace.trace_id, "otelSpanID": trace.span_id}
+    return bool(attrs[key] == ours.get(key, trace.sampled))
 
 
 def _message(record: logging.LogRecord) -> tuple[str, str | None]:

@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import sys
 import time
+import traceback
 from collections.abc import Mapping, MutableMapping
+from types import FrameType
 from typing import Any
 
 from tracelog import _context, _errors
@@ -97,10 +101,19 @@ _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err":
 
 
 class _RendererProcessor:
-    __slots__ = ("_renderer",)
+    """The final processor: an event dict to one line of tracelog's schema.
 
-    def __init__(self, renderer: Renderer) -> None:
+    With *conventions*, keys that structlog's own processors set earlier in
+    a chain are read as what they mean (``logger``, ``timestamp``, ``stack``,
+    a rendered ``exception``); configure()'s chain has no such processors, so
+    there they are ordinary fields, as in stdlib ``extra=`` and loguru.
+    """
+
+    __slots__ = ("_conventions", "_renderer")
+
+    def __init__(self, renderer: Renderer, *, conventions: bool = True) -> None:
         self._renderer = renderer
+        self._conventions = conventions
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> str:
         event = event_dict.get("event", "")
@@ -126,62 +139,67 @@ class _RendererProcessor:
         event = ed.pop("event", "")
         message = event if type(event) is str else safe_str(event)
         record = ed.pop("_record", None)
-        if ed.pop("_from_structlog", True) is False and record is not None:
-            # A stdlib record in ProcessorFormatter: its extra= fields, as
-            # tracelog's stdlib formatter writes them.
-            for key, value in _extras(record.__dict__).items():
-                ed.setdefault(key, value)
-        ed.pop("positional_args", None)
+        foreign = ed.pop("_from_structlog", True) is False and record is not None
         level = _LEVEL_ALIASES.get(method_name, method_name)
-        if ed.get("level") == level:
-            del ed["level"]  # what add_log_level says, in another profile's key
-        name = ed.pop("logger", None) or ed.pop("logger_name", None)
-        if name is None:
-            name = getattr(logger, "name", None) if record is None else record.name
-        stamp = ed.get("timestamp")
+        exception = exception_from(ed.pop("exc_info")) if "exc_info" in ed else None
+        stack_info = ed.pop("stack_info", None)
+        stack = stack_info if isinstance(stack_info, str) else None
+        if stack_info and stack is None:
+            stack = _caller_stack()  # stack_info=True, without StackInfoRenderer
+        name: Any = None
+        timestamp: Any = None
+        if self._conventions:
+            if ed.get("level") == level:
+                del ed["level"]  # what add_log_level says, in another profile's key
+            name = ed.pop("logger", None) or ed.pop("logger_name", None)
+            stamp = ed.pop("timestamp", None)  # a TimeStamper's: the record's time anyway
+            if (type(stamp) is float or type(stamp) is int) and 0 <= stamp < _LATEST_SECONDS:
+                timestamp = stamp
+            if stack is None and isinstance(ed.get("stack"), str):
+                stack = ed.pop("stack")  # StackInfoRenderer
+            if exception is None and isinstance(ed.get("exception"), str) and ed["exception"]:
+                # Rendered by format_exc_info or dict_tracebacks' string form.
+                exception = ExceptionFields(type="", message="", stacktrace=ed.pop("exception"))
+            ed.pop("positional_args", None)
         if record is not None:
             timestamp = record.created
-        elif (type(stamp) is float or type(stamp) is int) and 0 <= stamp < _LATEST_SECONDS:
-            timestamp = ed.pop("timestamp")
-        else:
-            # Not seconds since the epoch (time.time_ns(), a string): kept as a field.
-            timestamp = time.time()
+            name = name or record.name
+            if exception is None:
+                # Rendered in the logging thread by tracelog.stdlib.QueueHandler.
+                exception = record.__dict__.get(_EXCEPTION)
+        if name is None:
+            name = getattr(logger, "name", None)
         # IDs that add_trace_context put in the event dict repeat these and
         # are dropped by the schema; IDs that differ are kept as extras.
         trace = _context.current() if record is None else _trace_of(record.__dict__)
-        exception = None
-        if "exc_info" in ed:
-            exception = exception_from(ed.pop("exc_info"))
-        if exception is None and record is not None:
-            # Rendered in the logging thread by tracelog.stdlib.QueueHandler.
-            exception = record.__dict__.get(_EXCEPTION)
-        if exception is None and isinstance(ed.get("exception"), str) and ed["exception"]:
-            # Rendered by format_exc_info or dict_tracebacks' string form.
-            exception = ExceptionFields(type="", message="", stacktrace=ed.pop("exception"))
-        stack = ed.pop("stack", None) or ed.pop("stack_info", None)
+        # A stdlib record's extra= fields are plain fields, never structlog keys.
+        fields = {**_extras(record.__dict__), **ed} if foreign else ed
         return self._renderer.render(
-            timestamp,
+            time.time() if timestamp is None else timestamp,
             level,
             None if name is None else safe_str(name),
             message,
             trace,
-            ed,
+            fields,
             exception,
-            stack if isinstance(stack, str) else None,
+            stack,
         )
 
 
 class JSONRenderer(_RendererProcessor):
     """Final processor: the event as one line of tracelog's JSON schema.
 
-    Reads ``event``, ``logger``, ``timestamp`` (a number), ``exc_info``
-    and ``stack`` from the event dict; the rest are extra fields. The level
-    is the method's. IDs come from the current span.
+    The message is ``event``, the level the method's, the IDs the current
+    span's; ``exc_info`` and ``stack_info`` work as in structlog. It also
+    reads what structlog's processors put before it: ``logger``
+    (add_logger_name), ``timestamp`` (a TimeStamper's; the record's own time
+    is written), ``stack`` (StackInfoRenderer) and a rendered ``exception``
+    (format_exc_info). The other keys are extra fields.
 
     In ``ProcessorFormatter(processors=[..., JSONRenderer()])`` it handles
     ``_record`` itself (leave out ``remove_processors_meta``): stdlib records
-    keep their time, logger name, ``extra=`` fields and the IDs stamped
-    where they were logged, even behind a ``QueueListener``.
+    keep their time, logger name, ``extra=`` fields (as plain fields) and the
+    IDs stamped where they were logged, even behind a ``QueueListener``.
 
     Args:
         fields: the field profile.
@@ -234,17 +252,33 @@ class ConsoleRenderer(_RendererProcessor):
         )
 
 
-_OWN_MODULES = ("structlog", "tracelog")
+def _is_own(module: object) -> bool:
+    return isinstance(module, str) and (
+        module in ("structlog", "tracelog") or module.startswith(("structlog.", "tracelog."))
+    )
+
+
+def _first_app_frame() -> FrameType | None:
+    """The innermost frame outside structlog and tracelog: the application's call."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and _is_own(frame.f_globals.get("__name__")):
+        frame = frame.f_back
+    return frame
 
 
 def _caller_module() -> str | None:
-    frame = sys._getframe(2)
-    while frame is not None:
-        name = frame.f_globals.get("__name__")
-        if not (isinstance(name, str) and name.startswith(_OWN_MODULES)):
-            return name if isinstance(name, str) else None
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
+    frame = _first_app_frame()
+    name = None if frame is None else frame.f_globals.get("__name__")
+    return name if isinstance(name, str) else None
+
+
+def _caller_stack() -> str | None:
+    """The application's stack, as logging writes it for ``stack_info=True``."""
+    frame = _first_app_frame()
+    if frame is None:
+        return None
+    stack = "Stack (most recent call last):\n" + "".join(traceback.format_stack(frame))
+    return stack[:-1] if stack.endswith("\n") else stack
 
 
 class _OutputLogger:
@@ -297,14 +331,36 @@ def _interpolate(event: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         return event
 
 
+def _method_for(level: int) -> str:
+    """The logger method for a numeric level: structlog's, or loguru's TRACE/SUCCESS."""
+    if level in _NUMBERED:
+        return _NUMBERED[level]
+    below = [number for number in _NUMBERED if number <= level]
+    return _NUMBERED[max(below)] if below else "debug"
+
+
+_NUMBERED = {5: "trace", 10: "debug", 20: "info", 25: "success", 30: "warning", 40: "error"}
+_NUMBERED[50] = "critical"
+
+
+def _in_caller(kw: dict[str, Any]) -> None:
+    """Resolve what must be read in the calling thread before an async hand-off."""
+    if kw.get("exc_info") is True:
+        kw["exc_info"] = sys.exc_info()
+    if kw.get("stack_info") is True:
+        kw["stack_info"] = _caller_stack()
+
+
 def _bound_logger_class(level: int) -> type[Any]:
     """A structlog filtering bound logger for any *level*, safe against bad ``%`` args.
 
     structlog's `make_filtering_bound_logger` only knows its own level
     numbers and interpolates positional arguments in the caller, where a
     mismatch raises. This subclass filters at the nearest structlog level at
-    or above *level* (loguru's TRACE and SUCCESS included) and interpolates
-    safely.
+    or above *level* (loguru's TRACE and SUCCESS included), interpolates
+    safely, takes any number in ``log()``, and reads ``exc_info=True`` and
+    ``stack_info=True`` in the caller before its async methods hand off to a
+    thread.
     """
     native = next((n for n in sorted(_METHOD_LEVELS.values()) if n >= level), None)
     base: type[Any] = structlog.make_filtering_bound_logger(native if native is not None else 50)
@@ -324,19 +380,24 @@ def _bound_logger_class(level: int) -> type[Any]:
     for alias, name in _ALIASES.items():
         namespace[alias], namespace[f"a{alias}"] = namespace[name], namespace[f"a{name}"]
 
-    def log(self: Any, level: int, event: Any, *args: Any, **kw: Any) -> Any:
-        if native is None:
+    def log(self: Any, number: int, event: Any, *args: Any, **kw: Any) -> Any:
+        if native is None or number < level:
             return None
         if args:
             event = _interpolate(event, args, kw)
-        return base.log(self, level, event, **kw)
+        return self._proxy_to_logger(_method_for(number), event, **kw)
 
-    async def alog(self: Any, level: int, event: Any, *args: Any, **kw: Any) -> Any:
-        if native is None:
+    async def alog(self: Any, number: int, event: Any, *args: Any, **kw: Any) -> Any:
+        if native is None or number < level:
             return None
         if args:
             event = _interpolate(event, args, kw)
-        return await base.alog(self, level, event, **kw)
+        _in_caller(kw)
+        # As structlog's own async methods do: in a thread, in a copy of this context.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: context.run(lambda: log(self, number, event, **kw))
+        )
 
     namespace["log"], namespace["alog"] = log, alog
     return type(f"TracelogBoundLogger{level}", (base,), namespace)
@@ -354,6 +415,7 @@ def _safe_methods(base: type[Any], name: str) -> tuple[Any, Any]:
     async def amethod(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
         if args:
             event = _interpolate(event, args, kw)
+        _in_caller(kw)
         return await asynchronous(self, event, **kw)
 
     method.__name__, amethod.__name__ = name, f"a{name}"
@@ -370,7 +432,10 @@ class _Installation:
         if self._original is None:
             self._original = (structlog.is_configured(), structlog.get_config())
         structlog.configure(
-            processors=[structlog.contextvars.merge_contextvars, _RendererProcessor(renderer)],
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                _RendererProcessor(renderer, conventions=False),
+            ],
             wrapper_class=_bound_logger_class(level),
             logger_factory=_LoggerFactory(output),
             context_class=dict,
