@@ -203,3 +203,27 @@ def test_unreadable_containers_become_a_marker_not_their_str(configured) -> None
     (record,) = out.records()
     assert record["data"] == "<unrepresentable Unreadable>"
     assert "hunter2" not in out.text
+
+
+class ArrayLike:
+    """Has __len__, __iter__ and __contains__ (like a numpy array) but is no declared sequence."""
+
+    def __len__(self) -> int:
+        return 3
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter([1, 2, 3])
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return "[1 2 3]"
+
+
+def test_duck_collections_and_ranges_render_as_themselves(configured) -> None:  # type: ignore[no-untyped-def]
+    """Only declared sequences, sets and mappings are walked: an array-like keeps its str()."""
+    out = configured()
+    emit("structlog", "info", "shapes", array=ArrayLike(), span=range(10**12))
+    (record,) = out.records()
+    assert (record["array"], record["span"]) == ("[1 2 3]", "range(0, 1000000000000)")

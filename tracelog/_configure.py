@@ -75,7 +75,8 @@ def configure(
     """Send stdlib logging, structlog and loguru to one output, in one schema.
 
     Every record carries the IDs of the span current where it was logged.
-    Calling it again replaces the previous configuration; `reset` undoes it.
+    Calling it again updates the previous configuration in place, losing no
+    record logged meanwhile; `reset` undoes it.
     It never calls ``logging.basicConfig``: it adds one handler to the root
     logger and leaves other handlers alone.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping, MappingView, Sequence, Set
 from typing import Any
 
 __all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "Redactor", "key_words"]
@@ -158,11 +158,14 @@ class Redactor:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_TEXT = (str, bytes, bytearray, memoryview)
+# Declared sequences and sets, not anything with __len__ and __iter__: a numpy
+# array or a DataFrame renders better as its own str(), and a range lazily.
+_CONTAINERS = (Mapping, Sequence, Set, MappingView)
+_NOT_CONTAINERS = (str, bytes, bytearray, memoryview, range)
 
 
 def _is_container(value: Any) -> bool:
-    return isinstance(value, (Mapping, Collection)) and not isinstance(value, _TEXT)
+    return isinstance(value, _CONTAINERS) and not isinstance(value, _NOT_CONTAINERS)
 
 
 def _fields_of(value: Any) -> dict[str, Any] | None:
