@@ -18,13 +18,13 @@ from opentelemetry.sdk.trace import TracerProvider
 import tracelog
 from tracelog import _configure
 from tracelog._console import escape_terminal
-from tracelog.stdlib import _OutputHandler
+from tracelog._stdlib_setup import OutputHandler
 
 from .conftest import LIBRARIES, SPAN_HEX, TRACE_HEX, emit, known_span, parse_lines
 
 
 def _tracelog_handlers() -> list[logging.Handler]:
-    return [h for h in logging.getLogger().handlers if isinstance(h, _OutputHandler)]
+    return [h for h in logging.getLogger().handlers if isinstance(h, OutputHandler)]
 
 
 def test_second_call_replaces_never_duplicates(configured) -> None:  # type: ignore[no-untyped-def]

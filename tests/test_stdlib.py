@@ -13,6 +13,7 @@ import pytest
 
 import tracelog
 from tracelog import stdlib as tl_stdlib
+from tracelog._stdlib_setup import OutputHandler
 
 from .conftest import SPAN_HEX, TRACE_HEX, known_span, parse_lines
 
@@ -201,7 +202,7 @@ def test_queue_listener_keeps_emitter_ids(
     """IDs stay right behind a QueueHandler/QueueListener, for each emitting thread."""
     out = configured()
     root = logging.getLogger()
-    (tracelog_handler,) = [h for h in root.handlers if isinstance(h, tl_stdlib._OutputHandler)]
+    (tracelog_handler,) = [h for h in root.handlers if isinstance(h, OutputHandler)]
     root.removeHandler(tracelog_handler)
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     root.addHandler(handler_class(records))
@@ -229,7 +230,7 @@ def test_tracelog_queue_handler_keeps_exceptions_structured(configured) -> None:
     """Tracelog's QueueHandler carries exception fields, not a traceback pasted into the message."""
     out = configured()
     root = logging.getLogger()
-    (tracelog_handler,) = [h for h in root.handlers if isinstance(h, tl_stdlib._OutputHandler)]
+    (tracelog_handler,) = [h for h in root.handlers if isinstance(h, OutputHandler)]
     root.removeHandler(tracelog_handler)
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     root.addHandler(tl_stdlib.QueueHandler(records))

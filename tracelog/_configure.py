@@ -133,7 +133,7 @@ def configure(
             for integration, module in adapters.items():
                 installation = _installations.get(integration)
                 if installation is None:
-                    installation = _installations[integration] = module._Installation()
+                    installation = _installations[integration] = module.Installation()
                 installation.apply(renderer, levelno, target)
         except BaseException:
             if not reused:
@@ -183,7 +183,7 @@ def _installed(name: str) -> bool:
 
 
 def _adapters(integrations: Iterable[str] | None) -> dict[str, ModuleType]:
-    """The adapter modules to configure, in a fixed order."""
+    """The set-up modules of the integrations to configure, in a fixed order."""
     if integrations is None:
         names = [name for name in INTEGRATIONS if name == "stdlib" or _installed(name)]
     else:
@@ -197,10 +197,14 @@ def _adapters(integrations: Iterable[str] | None) -> dict[str, ModuleType]:
             raise ValueError(
                 f"unknown integrations {unknown!r}; choose from {', '.join(INTEGRATIONS)}"
             )
-    # Importing an adapter raises MissingExtraError if its library is absent.
-    return {
-        name: importlib.import_module(f"tracelog.{name}") for name in INTEGRATIONS if name in names
-    }
+    modules = {}
+    for name in INTEGRATIONS:
+        if name in names:
+            # The public adapter first: it raises MissingExtraError, naming the
+            # extra, if its library is not installed.
+            importlib.import_module(f"tracelog.{name}")
+            modules[name] = importlib.import_module(f"tracelog._{name}_setup")
+    return modules
 
 
 def _service_name(explicit: str | None) -> str | None:

@@ -1,0 +1,98 @@
+"""How ``tracelog.configure()`` wires the standard library's ``logging``."""
+
+from __future__ import annotations
+
+import logging
+
+from tracelog import _errors
+from tracelog._json import safe_str
+from tracelog._output import Output
+from tracelog._render import Renderer
+from tracelog.stdlib import (
+    ConsoleFormatter,
+    JsonFormatter,
+    install_record_factory,
+    uninstall_record_factory,
+)
+
+__all__ = ["Installation", "OutputHandler"]
+
+
+class OutputHandler(logging.Handler):
+    """The handler `tracelog.configure` installs: formats and writes to an Output.
+
+    Output and formatter are one pair, swapped together by a reconfiguration,
+    so a record is never formatted for one and written to the other.
+    """
+
+    def __init__(self, output: Output, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self._target = (output, formatter)
+        self.formatter = formatter
+
+    @property
+    def output(self) -> Output:
+        """Where this handler writes."""
+        return self._target[0]
+
+    def retarget(self, output: Output, formatter: logging.Formatter) -> None:
+        """Switch to another output and formatter at once."""
+        self._target = (output, formatter)
+        self.formatter = formatter
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        super().setFormatter(fmt)
+        if fmt is not None and hasattr(self, "_target"):
+            self._target = (self._target[0], fmt)
+
+    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:  # type: ignore[override]
+        # The Output serializes whole lines already; the handler lock is not needed.
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        output, formatter = self._target
+        try:
+            line = formatter.format(record)
+        except Exception as exc:
+            _errors.report("a log formatter failed", exc)
+            line = safe_str(getattr(record, "msg", ""))
+        output.write(line + "\n")
+
+
+class Installation:
+    """What configure() did to stdlib logging, to update in place and to undo."""
+
+    def __init__(self) -> None:
+        self._handler: OutputHandler | None = None
+        self._previous_level = logging.NOTSET
+        self._own_factory = False
+
+    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+        formatter: JsonFormatter | ConsoleFormatter = (
+            ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
+        )
+        formatter.renderer = renderer
+        root = logging.getLogger()
+        if self._handler is None:
+            self._own_factory = install_record_factory()
+            self._previous_level = root.level
+            self._handler = OutputHandler(output, formatter)
+            root.addHandler(self._handler)
+        else:
+            self._handler.retarget(output, formatter)
+        root.setLevel(level)
+
+    def undo(self) -> None:
+        if self._handler is None:
+            return
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        root.setLevel(self._previous_level)
+        if self._own_factory:
+            uninstall_record_factory()
+        self._handler = None
