@@ -45,10 +45,22 @@ class TraceContext:
     trace_flags: str
     sampled: bool
     traceparent: str
-    # Per-profile renderings of these IDs, filled in lazily by tracelog._fields.
-    _rendered: dict[Any, Any] = dataclasses.field(
+    # Renderings of these IDs (per field profile, per adapter), made once per span.
+    _rendered: dict[str, dict[str, Any]] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+
+    def rendered(
+        self, key: str, render: Callable[[TraceContext], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``render(self)``, computed once for this span under *key*, then reused.
+
+        Callers must not modify the dict they get.
+        """
+        fields = self._rendered.get(key)
+        if fields is None:
+            fields = self._rendered[key] = render(self)
+        return fields
 
 
 def _make(trace_id: str, span_id: str, flags: int) -> TraceContext:

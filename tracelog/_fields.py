@@ -293,11 +293,7 @@ class Schema:
 
     def trace_fields(self, ctx: TraceContext) -> dict[str, Any]:
         """The trace context in this profile's fields, formatted once per span."""
-        fields: dict[str, Any] | None = ctx._rendered.get(self._trace_key)
-        if fields is None:
-            fields = self._render_trace(ctx)
-            ctx._rendered[self._trace_key] = fields
-        return fields
+        return ctx.rendered(self._trace_key, self._render_trace)
 
     def _render_trace(self, ctx: TraceContext) -> dict[str, Any]:
         p = self._profile

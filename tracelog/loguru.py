@@ -19,7 +19,7 @@ from typing import Any
 
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
-from tracelog._fields import ExceptionFields, exception_fields
+from tracelog._fields import ExceptionFields, Schema, exception_fields
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
@@ -38,7 +38,7 @@ __all__ = [
     "uninstall_patcher",
 ]
 
-_CACHE_KEY = "loguru"
+_OTEL = Schema(fields="otel", redact=())
 _PATCHER_KEYS = frozenset({"trace_id", "span_id", "trace_flags"})
 
 
@@ -51,14 +51,8 @@ def patcher(record: Any) -> None:
     try:
         trace = _context.current()
         if trace is not None:
-            fields = trace._rendered.get(_CACHE_KEY)
-            if fields is None:
-                fields = {
-                    "trace_id": trace.trace_id,
-                    "span_id": trace.span_id,
-                    "trace_flags": trace.trace_flags,
-                }
-                trace._rendered[_CACHE_KEY] = fields
+            # The OpenTelemetry profile's fields: trace_id, span_id, trace_flags.
+            fields = _OTEL.trace_fields(trace)
             extra = record["extra"]
             if "trace_id" in extra or "span_id" in extra or "trace_flags" in extra:
                 for key, value in fields.items():

@@ -50,7 +50,6 @@ STAMP = "_tracelog_trace"
 _EXCEPTION = "_tracelog_exception"
 _UNSTAMPED = object()
 _NO_SPAN = {"otelTraceID": "0", "otelSpanID": "0", "otelTraceSampled": False}
-_STAMP_CACHE_KEY = "stdlib"
 
 # Attributes of a fresh LogRecord; extras, stamps and formatter fields follow them.
 _STANDARD_COUNT = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
@@ -89,15 +88,15 @@ def set_compat_attributes(record: logging.LogRecord) -> None:
     if trace is None:
         attrs.update(_NO_SPAN)
         return
-    compat = trace._rendered.get(_STAMP_CACHE_KEY)
-    if compat is None:
-        compat = {
-            "otelTraceID": trace.trace_id,
-            "otelSpanID": trace.span_id,
-            "otelTraceSampled": trace.sampled,
-        }
-        trace._rendered[_STAMP_CACHE_KEY] = compat
-    attrs.update(compat)
+    attrs.update(trace.rendered("stdlib", _compat_fields))
+
+
+def _compat_fields(trace: TraceContext) -> dict[str, Any]:
+    return {
+        "otelTraceID": trace.trace_id,
+        "otelSpanID": trace.span_id,
+        "otelTraceSampled": trace.sampled,
+    }
 
 
 class _Installed:
