@@ -56,10 +56,12 @@ class TraceContextAdder:
         self._key = self._schema._trace_key
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-        record = event_dict.get("_record")
-        # A stdlib record in ProcessorFormatter, maybe behind a queue: the IDs
-        # stamped on it when it was created are the right ones.
-        trace = _current() if record is None else _trace_of(record.__dict__)
+        trace = _current()
+        if trace is None and "_record" in event_dict:
+            # A stdlib record in ProcessorFormatter's foreign_pre_chain,
+            # formatted behind a QueueListener (a thread outside any span):
+            # the IDs stamped on it where it was logged are the right ones.
+            trace = _trace_of(event_dict["_record"].__dict__)
         if trace is not None:
             fields = trace._rendered.get(self._key)
             event_dict.update(fields if fields is not None else self._schema.trace_fields(trace))
@@ -76,13 +78,14 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
     `TraceContextAdder` for the OpenTelemetry field names, written out as a
     plain function because it runs for every event: calling a function is
     cheaper than calling an instance, and three stores cheaper than update().
+    In ``foreign_pre_chain`` a stdlib record's stamp is used when the
+    formatting thread has no span of its own (a ``QueueListener``'s thread).
     """
-    if "_record" in event_dict:
+    # _context.current(), its cache hit inlined: this is the common case.
+    last = _context._last
+    trace = last[1] if last[0] is _read_context() else _current()
+    if trace is None and "_record" in event_dict:
         trace = _trace_of(event_dict["_record"].__dict__)
-    else:
-        # _context.current(), its cache hit inlined: this is the common case.
-        last = _context._last
-        trace = last[1] if last[0] is _read_context() else _current()
     if trace is not None:
         event_dict["trace_id"] = trace.trace_id
         event_dict["span_id"] = trace.span_id
