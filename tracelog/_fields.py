@@ -344,6 +344,7 @@ class Schema:
         if self._head:
             record.update(self._head)
         if trace is not None:
+            # trace_fields() with its cache hit inlined: this runs for every record.
             fields = trace._rendered.get(self._trace_key)
             record.update(fields if fields is not None else self.trace_fields(trace))
         tail: dict[str, Any] | None = None

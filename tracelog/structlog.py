@@ -49,11 +49,10 @@ class TraceContextAdder:
         fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
     """
 
-    __slots__ = ("_key", "_schema")
+    __slots__ = ("_schema",)
 
     def __init__(self, *, fields: str = "otel") -> None:
         self._schema = Schema(fields=fields, redact=())
-        self._key = self._schema._trace_key
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         trace = _current()
@@ -63,8 +62,7 @@ class TraceContextAdder:
             # the IDs stamped on it where it was logged are the right ones.
             trace = _trace_of(event_dict["_record"].__dict__)
         if trace is not None:
-            fields = trace._rendered.get(self._key)
-            event_dict.update(fields if fields is not None else self._schema.trace_fields(trace))
+            event_dict.update(self._schema.trace_fields(trace))
         return event_dict
 
 
