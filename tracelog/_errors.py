@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 
-__all__ = ["MissingExtraError", "report"]
+__all__ = ["MissingExtraError", "report", "write_stderr"]
 
 _local = threading.local()
 _seen: dict[str, int] = {}
@@ -75,9 +75,14 @@ def _describe(exc: BaseException | None) -> str:
 
 
 def _write_stderr(key: str, exc: BaseException | None) -> None:
+    write_stderr(f"tracelog: {key}: {_describe(exc)}\n")
+
+
+def write_stderr(text: str) -> None:
+    """Write *text* to stderr, if there is one; never raises."""
     try:
-        stream = sys.__stderr__ or sys.stderr
+        stream = sys.stderr or sys.__stderr__
         if stream is not None:
-            stream.write(f"tracelog: {key}: {_describe(exc)}\n")
+            stream.write(text)
     except Exception:  # nowhere left to say it
         pass

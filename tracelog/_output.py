@@ -114,7 +114,7 @@ class Output:
                     output._write_locked(text)
                     return
             output = output._successor
-        _write_stderr(text)
+        _errors.write_stderr(text)
 
     def _write_locked(self, text: str) -> None:
         if self._broken_line:
@@ -174,15 +174,6 @@ def _partly_written(error: BaseException) -> bool:
         return bool(getattr(error, "characters_written", 0))
     # A closed stream takes nothing; other errors may have taken a part.
     return not isinstance(error, ValueError)
-
-
-def _write_stderr(text: str) -> None:
-    try:
-        stream = sys.stderr or sys.__stderr__
-        if stream is not None:
-            stream.write(text)
-    except Exception as exc:
-        _errors.report("could not write to stderr", exc, to_stderr=True)
 
 
 # fork(): hold every output's lock across it, so no other thread is in the
