@@ -101,6 +101,26 @@ def tracer() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:
     provider.shutdown()
 
 
+@pytest.fixture
+def isolated_logger() -> Iterator[Callable[[str, logging.Handler], logging.Logger]]:
+    """Make a stdlib logger that writes only to the given handler, and undo it afterwards."""
+    made: list[logging.Logger] = []
+
+    def make(name: str, handler: logging.Handler) -> logging.Logger:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        made.append(logger)
+        return logger
+
+    yield make
+    for logger in made:
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
 def emit(library: str, level: str, message: str, /, **fields: Any) -> None:
     """Log one record through *library*, from this module (the logger name)."""
     if library == "stdlib":

@@ -124,7 +124,7 @@ def test_console_level_names_are_escaped(configured) -> None:  # type: ignore[no
     assert "evil\\n2026 info forged\\u001b[2j" in line
 
 
-def test_exceptions_survive_the_queue_into_processor_formatter() -> None:
+def test_exceptions_survive_the_queue_into_processor_formatter(isolated_logger) -> None:  # type: ignore[no-untyped-def]
     """Behind tracelog's QueueHandler, stdlib and structlog exceptions keep their fields."""
     import logging.handlers
     import queue
@@ -146,10 +146,7 @@ def test_exceptions_survive_the_queue_into_processor_formatter() -> None:
         structlog.stdlib.ProcessorFormatter(processors=[tracelog.structlog.JSONRenderer()])
     )
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    app = logging.getLogger("queued.app")
-    app.handlers[:] = [tracelog.stdlib.QueueHandler(records)]
-    app.propagate = False
-    app.setLevel(logging.INFO)
+    app = isolated_logger("queued.app", tracelog.stdlib.QueueHandler(records))
     listener = logging.handlers.QueueListener(records, handler)
     listener.start()
     try:

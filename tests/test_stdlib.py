@@ -18,14 +18,6 @@ from tracelog._stdlib_setup import OutputHandler
 from .conftest import SPAN_HEX, TRACE_HEX, known_span, parse_lines
 
 
-def _logger(name: str, handler: logging.Handler) -> logging.Logger:
-    logger = logging.getLogger(name)
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    return logger
-
-
 def test_dictconfig_filter_and_formatter() -> None:
     """TraceContextFilter and JsonFormatter work from logging.config.dictConfig."""
     stream = io.StringIO()
@@ -293,7 +285,7 @@ def test_configure_reserves_no_record_attribute_names(configured) -> None:  # ty
     )
 
 
-def test_filter_sets_format_string_attributes_behind_a_queue(configured) -> None:  # type: ignore[no-untyped-def]
+def test_filter_sets_format_string_attributes_behind_a_queue(configured, isolated_logger) -> None:  # type: ignore[no-untyped-def]
     """TraceContextFilter on a listener's handler sets otelTraceID from the record's stamp."""
     configured()  # installs the record factory: records are stamped where they are made
     stream = io.StringIO()
@@ -301,7 +293,7 @@ def test_filter_sets_format_string_attributes_behind_a_queue(configured) -> None
     target.setFormatter(logging.Formatter("%(otelTraceID)s %(otelSpanID)s %(message)s"))
     target.addFilter(tl_stdlib.TraceContextFilter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    logger = _logger("formatted.queue", logging.handlers.QueueHandler(records))
+    logger = isolated_logger("formatted.queue", logging.handlers.QueueHandler(records))
     listener = logging.handlers.QueueListener(records, target)
     listener.start()
     with known_span():

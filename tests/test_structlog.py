@@ -49,7 +49,7 @@ def test_trace_context_adder_profiles() -> None:
         assert adder(None, "info", {}) == {"trace.id": TRACE_HEX, "span.id": SPAN_HEX}
 
 
-def test_foreign_pre_chain_behind_a_queue_uses_the_record_ids() -> None:
+def test_foreign_pre_chain_behind_a_queue_uses_the_record_ids(isolated_logger) -> None:  # type: ignore[no-untyped-def]
     """In ProcessorFormatter behind a QueueListener, IDs come from the emitting thread."""
     stream = io.StringIO()
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -68,10 +68,7 @@ def test_foreign_pre_chain_behind_a_queue_uses_the_record_ids() -> None:
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     front = logging.handlers.QueueHandler(records)
     front.addFilter(tl_stdlib.TraceContextFilter())
-    logger = logging.getLogger("foreign.queue")
-    logger.handlers[:] = [front]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = isolated_logger("foreign.queue", front)
     listener = logging.handlers.QueueListener(records, target)
     listener.start()
 
@@ -92,7 +89,7 @@ def test_foreign_pre_chain_behind_a_queue_uses_the_record_ids() -> None:
     assert all(line["trace_id"] == f"{line['worker'] + 1:032x}" for line in lines)
 
 
-def test_tracelog_renderer_in_processor_formatter_for_stdlib_records() -> None:
+def test_tracelog_renderer_in_processor_formatter_for_stdlib_records(isolated_logger) -> None:  # type: ignore[no-untyped-def]
     """Tracelog's JSONRenderer renders foreign stdlib records in the same schema."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -101,10 +98,7 @@ def test_tracelog_renderer_in_processor_formatter_for_stdlib_records() -> None:
             processors=[tl_structlog.JSONRenderer(service_name="svc")]
         )
     )
-    logger = logging.getLogger("foreign.render")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = isolated_logger("foreign.render", handler)
     with known_span():
         logger.warning("disk at %d%%", 91, extra={"mount": "/var"})
     (record,) = parse_lines(stream.getvalue())
@@ -280,7 +274,7 @@ def test_log_takes_any_level_number(configured) -> None:  # type: ignore[no-unty
     ]
 
 
-def test_processor_formatter_keeps_stdlib_fields_as_fields() -> None:
+def test_processor_formatter_keeps_stdlib_fields_as_fields(isolated_logger) -> None:  # type: ignore[no-untyped-def]
     """In ProcessorFormatter, stdlib extras named like structlog keys stay fields."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -290,10 +284,7 @@ def test_processor_formatter_keeps_stdlib_fields_as_fields() -> None:
             foreign_pre_chain=[structlog.processors.TimeStamper(fmt=None)],
         )
     )
-    logger = logging.getLogger("foreign.fields")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = isolated_logger("foreign.fields", handler)
     logger.info("odd extras", extra={"logger": "mine", "stack": "a>b", "exception": "no"})
     (record,) = parse_lines(stream.getvalue())
     del record["timestamp"]
