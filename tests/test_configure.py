@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import tracelog
 from tracelog import _configure
 from tracelog._console import escape_terminal
+from tracelog._levels import level_number
 from tracelog._stdlib_setup import OutputHandler
 
 from .conftest import LIBRARIES, SPAN_HEX, TRACE_HEX, emit, known_span, parse_lines
@@ -115,10 +116,10 @@ def test_bad_options_fail_fast_and_change_nothing(options, error, match, capture
 
 def test_levels_by_name_and_number(configured) -> None:  # type: ignore[no-untyped-def]
     """Level names (any case, incl. loguru's) and numbers are accepted."""
-    assert _configure._level("warning") == logging.WARNING
-    assert _configure._level("TRACE") == 5
-    assert _configure._level("success") == 25
-    assert _configure._level(15) == 15
+    assert level_number("warning") == logging.WARNING
+    assert level_number("TRACE") == 5
+    assert level_number("success") == 25
+    assert level_number(15) == 15
     out = configured(level="error")
     for library in LIBRARIES:
         emit(library, "warning", "dropped")

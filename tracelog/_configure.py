@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 import threading
 import urllib.parse
@@ -15,7 +14,9 @@ from typing import IO, Any
 from opentelemetry import trace
 
 from tracelog import _errors
+from tracelog._events import SpanEvents
 from tracelog._fields import PROFILES
+from tracelog._levels import level_number
 from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS, Redactor
 from tracelog._render import FORMATS, Renderer
@@ -23,17 +24,6 @@ from tracelog._render import FORMATS, Renderer
 __all__ = ["INTEGRATIONS", "configure", "reset"]
 
 INTEGRATIONS = ("stdlib", "structlog", "loguru")
-_LEVELS = {
-    "TRACE": 5,
-    "DEBUG": logging.DEBUG,
-    "INFO": logging.INFO,
-    "SUCCESS": 25,
-    "WARNING": logging.WARNING,
-    "WARN": logging.WARNING,
-    "ERROR": logging.ERROR,
-    "CRITICAL": logging.CRITICAL,
-    "FATAL": logging.CRITICAL,
-}
 
 _lock = threading.RLock()
 _installations: dict[str, Any] = {}
@@ -71,6 +61,9 @@ def configure(
     fields: str = "otel",
     redact: Iterable[str] = DEFAULT_REDACT_KEYS,
     integrations: Iterable[str] | None = None,
+    span_events: str | int | None = "INFO",
+    error_status: bool = True,
+    attribute_value_length: int | None = None,
 ) -> None:
     """Send stdlib logging, structlog and loguru to one output, in one schema.
 
@@ -91,12 +84,18 @@ def configure(
         redact: key words whose values are replaced by ``"[REDACTED]"``.
         integrations: any of ``"stdlib"``, ``"structlog"``, ``"loguru"``;
             None for every one that is installed.
+        span_events: records at or above this level also become events on
+            the span current where they were logged; None turns that off.
+        error_status: a record at ERROR or above with an exception sets its
+            span's status to ERROR.
+        attribute_value_length: the longest span-event attribute value;
+            default ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
 
     Raises:
         ValueError, TypeError: an option is invalid (nothing is changed).
         tracelog.MissingExtraError: a requested integration is not installed.
     """
-    levelno = _level(level)
+    levelno = level_number(level)
     if format not in FORMATS:
         raise ValueError(f'format must be "json" or "console", not {format!r}')
     if fields not in PROFILES:
@@ -106,6 +105,16 @@ def configure(
     except TypeError:
         raise TypeError(f"redact takes a collection of key words, not {redact!r}") from None
     Redactor(redact_keys)  # validates before anything changes
+    events = (
+        None
+        if span_events is None
+        else SpanEvents(
+            level=span_events,
+            redact=redact_keys,
+            attribute_value_length=attribute_value_length,
+            error_status=error_status,
+        )
+    )
     adapters = _adapters(integrations)
     name = _service_name(service_name)
     global _output
@@ -134,7 +143,7 @@ def configure(
                 installation = _installations.get(integration)
                 if installation is None:
                     installation = _installations[integration] = module.Installation()
-                installation.apply(renderer, levelno, target)
+                installation.apply(renderer, levelno, target, events)
         except BaseException:
             if not reused:
                 target.close()
@@ -157,22 +166,6 @@ def reset() -> None:
         if _output is not None:
             _output.close()
             _output = None
-
-
-def _level(level: str | int) -> int:
-    if isinstance(level, bool) or not isinstance(level, (int, str)):
-        raise TypeError(f"level must be a level name or number, not {level!r}")
-    if isinstance(level, int):
-        if level < 0:
-            raise ValueError(f"level must not be negative, not {level}")
-        return level
-    number = _LEVELS.get(level.upper())
-    if number is None:
-        registered = logging.getLevelName(level.upper())
-        if isinstance(registered, int):
-            return registered
-        raise ValueError(f"unknown level {level!r}; use one of {', '.join(_LEVELS)} or a number")
-    return number
 
 
 def _installed(name: str) -> bool:

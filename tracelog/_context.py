@@ -20,7 +20,14 @@ from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-__all__ = ["TraceContext", "current", "from_hex", "from_span_context", "parse_traceparent"]
+__all__ = [
+    "TraceContext",
+    "current",
+    "current_span",
+    "from_hex",
+    "from_span_context",
+    "parse_traceparent",
+]
 
 _MAX_CACHED_SPANS = 4096
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -164,3 +171,27 @@ def current() -> TraceContext | None:
         result = None
     _last = (ctx, result)
     return result
+
+
+def current_span() -> Any:
+    """The span object current in this thread or task, or None outside any span."""
+    try:
+        return _read_context().get(_SPAN_KEY)
+    except Exception:
+        return None
+
+
+def span_matching(trace: TraceContext | None) -> Any:
+    """The current span if its IDs are *trace*'s, else None.
+
+    A record is added to the span whose IDs were stamped on it; in another
+    thread or task (a ``QueueListener``'s) that span is not reachable.
+    """
+    if trace is None:
+        return None
+    here = current()
+    if here is not trace and (
+        here is None or here.span_id != trace.span_id or here.trace_id != trace.trace_id
+    ):
+        return None
+    return current_span()

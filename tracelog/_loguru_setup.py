@@ -9,9 +9,10 @@ from typing import Any
 import loguru
 
 from tracelog import _errors
+from tracelog._events import SpanEvents
 from tracelog._output import Output
 from tracelog._render import Renderer
-from tracelog.loguru import _Format, install_patcher, uninstall_patcher
+from tracelog.loguru import Patcher, _Format, install_patcher, uninstall_patcher
 
 __all__ = ["Installation"]
 
@@ -63,18 +64,25 @@ class Installation:
         self._writer: _Writer | None = None
         self._own_patcher = False
         self._removed_default = False
+        self._patcher: Patcher | None = None
 
-    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+    def apply(
+        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+    ) -> None:
         global _default_handler_id
         logger = loguru.logger
         if self._handler_id is None:
             self._own_patcher = install_patcher(logger)
+            installed = getattr(getattr(logger, "_core", None), "patcher", None)
+            self._patcher = installed if isinstance(installed, Patcher) else None
             if _default_handler_id is not None:
                 # loguru's own stderr handler would write every record twice.
                 with contextlib.suppress(ValueError):  # the application removed it already
                     logger.remove(_default_handler_id)
                     self._removed_default = True
                 _default_handler_id = None
+        if self._patcher is not None:
+            self._patcher.events = events
         if self._writer is not None and self._level == level:
             self._writer.retarget(renderer, output)
             return
@@ -101,6 +109,9 @@ class Installation:
         if self._handler_id is not None:
             with contextlib.suppress(ValueError):  # the application removed it already
                 logger.remove(self._handler_id)
+        if self._patcher is not None:
+            self._patcher.events = None
+            self._patcher = None
         if self._own_patcher:
             uninstall_patcher(logger)
         if self._removed_default:

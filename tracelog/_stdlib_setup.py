@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from tracelog import _errors
+from tracelog._events import SpanEvents
 from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._render import Renderer
@@ -12,6 +13,7 @@ from tracelog.stdlib import (
     ConsoleFormatter,
     JsonFormatter,
     install_record_factory,
+    span_event,
     uninstall_record_factory,
 )
 
@@ -22,13 +24,17 @@ class OutputHandler(logging.Handler):
     """The handler `tracelog.configure` installs: formats and writes to an Output.
 
     Output and formatter are one pair, swapped together by a reconfiguration,
-    so a record is never formatted for one and written to the other.
+    so a record is never formatted for one and written to the other. With a
+    span-event bridge, the record also becomes an event once it is written.
     """
 
-    def __init__(self, output: Output, formatter: logging.Formatter) -> None:
+    def __init__(
+        self, output: Output, formatter: logging.Formatter, events: SpanEvents | None = None
+    ) -> None:
         super().__init__()
         self._target = (output, formatter)
         self.formatter = formatter
+        self.events = events
 
     @property
     def output(self) -> Output:
@@ -62,6 +68,9 @@ class OutputHandler(logging.Handler):
             _errors.report("a log formatter failed", exc)
             line = safe_str(getattr(record, "msg", ""))
         output.write(line + "\n")
+        events = self.events
+        if events is not None and record.levelno >= events.level:
+            span_event(events, record)
 
 
 class Installation:
@@ -72,7 +81,9 @@ class Installation:
         self._previous_level = logging.NOTSET
         self._own_factory = False
 
-    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+    def apply(
+        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+    ) -> None:
         formatter: JsonFormatter | ConsoleFormatter = (
             ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
         )
@@ -81,10 +92,11 @@ class Installation:
         if self._handler is None:
             self._own_factory = install_record_factory()
             self._previous_level = root.level
-            self._handler = OutputHandler(output, formatter)
+            self._handler = OutputHandler(output, formatter, events)
             root.addHandler(self._handler)
         else:
             self._handler.retarget(output, formatter)
+            self._handler.events = events
         root.setLevel(level)
 
     def undo(self) -> None:

@@ -15,10 +15,16 @@ from typing import Any
 
 import structlog
 
+from tracelog._events import SpanEvents
 from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._render import ERROR_KEY, Renderer
-from tracelog.structlog import _caller_module, _caller_stack, _RendererProcessor
+from tracelog.structlog import (
+    SpanEventAdder,
+    _caller_module,
+    _caller_stack,
+    _RendererProcessor,
+)
 
 __all__ = ["Installation"]
 
@@ -170,12 +176,16 @@ class Installation:
     def __init__(self) -> None:
         self._original: tuple[bool, dict[str, Any]] | None = None
 
-    def apply(self, renderer: Renderer, level: int, output: Output) -> None:
+    def apply(
+        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+    ) -> None:
         if self._original is None:
             self._original = (structlog.is_configured(), structlog.get_config())
+        bridge = [] if events is None else [SpanEventAdder._for(events, conventions=False)]
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,
+                *bridge,
                 _RendererProcessor(renderer, conventions=False),
             ],
             wrapper_class=_bound_logger_class(level),

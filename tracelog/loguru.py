@@ -8,6 +8,8 @@
 - `JsonFormat` and `ConsoleFormat` are ``format=`` callables for
   ``logger.add``. loguru calls them in the logging thread, before a queued
   sink's hand-off, so the line is rendered where the IDs are current.
+- `add_span_event` (and `SpanEventPatcher`, with options) is a patcher that
+  adds records to the current span as events, in the thread that logs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
+from tracelog._events import SpanEvents, is_internal
 from tracelog._fields import ExceptionFields, Schema, exception_fields
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS
@@ -33,6 +36,8 @@ __all__ = [
     "ConsoleFormat",
     "JsonFormat",
     "Patcher",
+    "SpanEventPatcher",
+    "add_span_event",
     "install_patcher",
     "patcher",
     "uninstall_patcher",
@@ -70,17 +75,22 @@ class Patcher:
         previous: the patcher to run first, if any.
     """
 
-    __slots__ = ("enabled", "previous")
+    __slots__ = ("enabled", "events", "previous")
 
     def __init__(self, previous: Callable[[Any], None] | None = None) -> None:
         self.previous = previous
         self.enabled = True
+        # configure()'s span-event bridge, when it is on.
+        self.events: SpanEvents | None = None
 
     def __call__(self, record: Any) -> None:
         if self.previous is not None:
             self.previous(record)
         if self.enabled:
             patcher(record)
+            events = self.events
+            if events is not None and record["level"].no >= events.level:
+                span_event(events, record)
 
 
 def install_patcher(logger: Any = None) -> bool:
@@ -110,6 +120,98 @@ def uninstall_patcher(logger: Any = None) -> None:
     else:
         # loguru cannot unset a patcher; leave a pass-through in place.
         current.enabled = False
+
+
+class SpanEventPatcher:
+    """A patcher adding each record at or above *level* to the current span as an event.
+
+    Patchers run in the thread that logs, before any sink, so the event goes
+    on the right span whatever the sinks do (``enqueue=True`` included):
+    ``logger.configure(patcher=SpanEventPatcher(previous=tracelog.loguru.patcher))``.
+
+    Args:
+        level: the lowest level that becomes an event (loguru's names too).
+        previous: a patcher to run first, if any.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        attribute_value_length: the longest attribute value; default
+            ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
+        error_status: a record at ERROR or above with an exception sets the
+            span's status to ERROR.
+    """
+
+    __slots__ = ("events", "previous")
+
+    def __init__(
+        self,
+        level: str | int = "INFO",
+        *,
+        previous: Callable[[Any], None] | None = None,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        attribute_value_length: int | None = None,
+        error_status: bool = True,
+    ) -> None:
+        self.previous = previous
+        self.events = SpanEvents(
+            level=level,
+            redact=redact,
+            attribute_value_length=attribute_value_length,
+            error_status=error_status,
+        )
+
+    def __call__(self, record: Any) -> None:
+        if self.previous is not None:
+            self.previous(record)
+        events = self.events
+        if record["level"].no >= events.level:
+            span_event(events, record)
+
+
+_default_patcher: SpanEventPatcher | None = None
+
+
+def add_span_event(record: Any) -> None:
+    """Patcher adding each record at INFO or above to the current span as an event.
+
+    `SpanEventPatcher` with its defaults (made on first use):
+    ``logger.patch(tracelog.loguru.add_span_event)``.
+    """
+    global _default_patcher
+    adder = _default_patcher
+    if adder is None:
+        adder = _default_patcher = SpanEventPatcher()
+    adder(record)
+
+
+def span_event(events: SpanEvents, record: Any) -> None:
+    """Add a loguru record to the current span as an event (in the logging thread)."""
+    try:
+        name = record["name"]
+        if is_internal(name):
+            return
+        trace = _context.current()
+        span = _context.current_span() if trace is not None else None
+        if span is None:
+            return
+        exception: ExceptionFields | None = None
+        raised = record["exception"]
+        if raised is not None and raised[0] is not None:
+            exception = exception_fields((raised[0], raised[1], raised[2]))
+        level = record["level"]
+        events.add(
+            span,
+            trace,
+            record["message"],
+            level.no,
+            level.name,
+            name,
+            record["function"],
+            record["file"].path,
+            record["line"],
+            record["extra"],
+            exception,
+        )
+    except Exception as exc:
+        _errors.report("could not add a span event", exc)
 
 
 _counter = itertools.count()

@@ -7,6 +7,7 @@
 - `JsonFormatter` (built on python-json-logger) and `ConsoleFormatter` write
   tracelog's record schema.
 - `QueueHandler` keeps exceptions structured across a queue.
+- `SpanEventFilter` adds records to the current span as events.
 
 A stamp is one private record attribute, so no ``extra=`` key can collide
 with it. `TraceContextFilter` (and ``install_record_factory(compat=True)``)
@@ -29,6 +30,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from tracelog import _context, _errors
 from tracelog._context import TraceContext
+from tracelog._events import SpanEvents, is_internal
 from tracelog._fields import ExceptionFields, exception_fields, exception_from
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS
@@ -38,6 +40,7 @@ __all__ = [
     "ConsoleFormatter",
     "JsonFormatter",
     "QueueHandler",
+    "SpanEventFilter",
     "TraceContextFilter",
     "install_record_factory",
     "set_compat_attributes",
@@ -447,3 +450,90 @@ class QueueHandler(logging.handlers.QueueHandler):
         except Exception as exc:
             _errors.report("could not prepare a record for the queue", exc)
         return record
+
+
+class SpanEventFilter(logging.Filter):
+    """Adds each record at or above *level* to the current span as an event.
+
+    Put it where the record is still in the emitting thread: on a logger, a
+    handler, or the ``QueueHandler`` in front of a ``QueueListener``. It
+    never filters a record out. See `tracelog.configure` for what the event
+    holds.
+
+    Args:
+        level: the lowest level that becomes an event.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        attribute_value_length: the longest attribute value; default
+            ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
+        error_status: a record at ERROR or above with an exception sets the
+            span's status to ERROR.
+    """
+
+    def __init__(
+        self,
+        level: str | int = "INFO",
+        *,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        attribute_value_length: int | None = None,
+        error_status: bool = True,
+    ) -> None:
+        super().__init__()
+        self.events = SpanEvents(
+            level=level,
+            redact=redact,
+            attribute_value_length=attribute_value_length,
+            error_status=error_status,
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.events.level:
+            span_event(self.events, record)
+        return True
+
+
+def span_event(events: SpanEvents, record: logging.LogRecord) -> None:
+    """Add *record* to the span it was stamped with, if current here; never raises."""
+    try:
+        if is_internal(record.name):
+            return
+        attrs = record.__dict__
+        trace = _trace_of(attrs)
+        span = _context.span_matching(trace)
+        if span is None:
+            return
+        msg = record.msg
+        extras: dict[Any, Any] | None = None
+        if isinstance(msg, dict) and not record.args:
+            message = ""
+            extras = dict(msg)
+        elif type(msg) is str and not record.args:
+            message = msg
+        else:
+            message = _message(record)[0]
+        if len(attrs) > _STANDARD_COUNT:
+            fields = _extras(attrs)
+            if fields:
+                extras = fields if extras is None else {**extras, **fields}
+        exception: ExceptionFields | None = None
+        if record.exc_info and record.exc_info[0] is not None:
+            exception = attrs.get(_EXCEPTION)
+            if exception is None:
+                exception = attrs[_EXCEPTION] = exception_fields(record.exc_info)
+        elif _EXCEPTION in attrs:
+            exception = attrs[_EXCEPTION]
+        events.add(
+            span,
+            trace,
+            message,
+            record.levelno,
+            record.levelname,
+            record.name,
+            record.funcName,
+            record.pathname,
+            record.lineno,
+            extras,
+            exception,
+            int(record.created * 1e9),
+        )
+    except Exception as exc:
+        _errors.report("could not add a span event", exc)

@@ -5,6 +5,8 @@
   where it takes the IDs stamped on the stdlib record in the emitting thread.
 - `JSONRenderer` and `ConsoleRenderer` are final processors that write the
   same record as tracelog's stdlib and loguru adapters.
+- `add_span_event` (and `SpanEventAdder`, with options) adds events to the
+  current span as events.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
+from tracelog._events import SpanEvents, is_internal
 from tracelog._fields import ExceptionFields, Schema, exception_from
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
-from tracelog.stdlib import _EXCEPTION, _extras, _trace_of
+from tracelog.stdlib import _EXCEPTION, _extras, _trace_of, span_event
 
 try:
     import structlog  # noqa: F401 - fail here, naming the extra, not in a later call
@@ -32,7 +35,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 __all__ = [
     "ConsoleRenderer",
     "JSONRenderer",
+    "SpanEventAdder",
     "TraceContextAdder",
+    "add_span_event",
     "add_trace_context",
 ]
 
@@ -96,6 +101,144 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
 _LATEST_SECONDS = 1e11
 _META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args"})
 _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
+
+
+# structlog's method names (and configure()'s TRACE/SUCCESS ones) as level numbers.
+_METHOD_NUMBERS = {
+    "trace": 5,
+    "debug": 10,
+    "info": 20,
+    "msg": 20,
+    "success": 25,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "err": 40,
+    "exception": 40,
+    "failure": 40,
+    "critical": 50,
+    "fatal": 50,
+}
+# Keys structlog's own processors add: what they say, the event already says.
+_STRUCTLOG_KEYS = frozenset(
+    {"level", "timestamp", "logger", "logger_name", "stack", "exception", "positional_args"}
+)
+_EVENT_META = _META | {"event", "stack_info"}
+
+
+class SpanEventAdder:
+    """Processor adding each event at or above *level* to the current span as an event.
+
+    Put it in the processor chain before the renderer. It leaves the event
+    dict as it is, so the log line is written as well. In
+    ``ProcessorFormatter(foreign_pre_chain=...)`` it adds stdlib records to
+    the span they were logged in, when that span is current where the
+    formatter runs (not behind a ``QueueListener``: use
+    `tracelog.stdlib.SpanEventFilter` on the ``QueueHandler`` there);
+    structlog's own events passing through a ``ProcessorFormatter`` are left
+    to the processor in structlog's chain. Keys structlog's processors add
+    (``level``, ``timestamp``, ``logger``...) are not copied into the event:
+    it has them in its own attributes.
+
+    Args:
+        level: the lowest level that becomes an event.
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        attribute_value_length: the longest attribute value; default
+            ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
+        error_status: an event at ERROR or above with an exception sets the
+            span's status to ERROR.
+    """
+
+    __slots__ = ("_conventions", "events")
+
+    def __init__(
+        self,
+        level: str | int = "INFO",
+        *,
+        redact: Any = DEFAULT_REDACT_KEYS,
+        attribute_value_length: int | None = None,
+        error_status: bool = True,
+    ) -> None:
+        self.events = SpanEvents(
+            level=level,
+            redact=redact,
+            attribute_value_length=attribute_value_length,
+            error_status=error_status,
+        )
+        self._conventions = True
+
+    @classmethod
+    def _for(cls, events: SpanEvents, *, conventions: bool) -> SpanEventAdder:
+        adder = cls.__new__(cls)
+        adder.events = events
+        adder._conventions = conventions
+        return adder
+
+    def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+        events = self.events
+        record = event_dict.get("_record")
+        if record is None:
+            if _METHOD_NUMBERS.get(method_name, 20) >= events.level:
+                self._native(events, logger, method_name, event_dict)
+        elif event_dict.get("_from_structlog") is False and record.levelno >= events.level:
+            span_event(events, record)
+        return event_dict
+
+    def _native(self, events: SpanEvents, logger: Any, method_name: str, ed: EventDict) -> None:
+        try:
+            name = getattr(logger, "name", None)
+            if not isinstance(name, str):
+                name = ed.get("logger") if self._conventions else None
+            if is_internal(name):
+                return
+            trace = _current()
+            span = _context.current_span() if trace is not None else None
+            if span is None:
+                return
+            skip = _EVENT_META | _STRUCTLOG_KEYS if self._conventions else _EVENT_META
+            extras = {k: v for k, v in ed.items() if k not in skip}
+            exception = exception_from(ed["exc_info"]) if "exc_info" in ed else None
+            frame = _first_app_frame()
+            if frame is not None and _is_executor(frame):
+                frame = None  # an async method's thread: the caller's frame is gone
+            code = None if frame is None else frame.f_code
+            levelno = _METHOD_NUMBERS.get(method_name, 20)
+            events.add(
+                span,
+                trace,
+                ed.get("event", ""),
+                levelno,
+                _LEVEL_ALIASES.get(method_name, method_name).upper(),
+                name if isinstance(name, str) else None,
+                None if code is None else code.co_name,
+                None if code is None else code.co_filename,
+                None if frame is None or code is None else frame.f_lineno,
+                extras,
+                exception,
+            )
+        except Exception as exc:
+            _errors.report("could not add a span event", exc)
+
+
+_default_adder: SpanEventAdder | None = None
+
+
+def add_span_event(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """Processor adding each event at INFO or above to the current span as an event.
+
+    `SpanEventAdder` with its defaults (made on first use, so
+    ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` is read then).
+    """
+    global _default_adder
+    adder = _default_adder
+    if adder is None:
+        adder = _default_adder = SpanEventAdder()
+    return adder(logger, method_name, event_dict)
+
+
+def _is_executor(frame: FrameType) -> bool:
+    module = frame.f_globals.get("__name__")
+    return isinstance(module, str) and module.startswith(("concurrent.futures", "asyncio"))
 
 
 class _RendererProcessor:

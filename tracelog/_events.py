@@ -1,0 +1,320 @@
+"""Log records to span events: the one conversion stdlib, structlog and loguru share.
+
+A record at or above the bridge's level becomes an event on the span that
+was current where it was logged, if that span is still recording. The event
+is named after the message and carries ``log.severity_text``,
+``log.severity_number``, ``log.logger``, ``code.function.name``,
+``code.file.path``, ``code.line.number`` and the caller's extra fields. A
+record with an exception becomes one standard OpenTelemetry ``exception``
+event instead (``exception.type``, ``exception.message``,
+``exception.stacktrace``, the message under ``log.record.body``), and with
+*error_status* a record at ERROR or above with an exception sets the span's
+status to ERROR.
+
+Values are made valid attributes before the span sees them: str, bool, int
+and float stay (ints beyond 64 bits and text with lone surrogates become safe
+text), lists and tuples of one such type stay as tuples, anything else
+becomes a safe string (containers as JSON), text is cut at the length limit,
+and sensitive keys are redacted as in the JSON output.
+
+On the OpenTelemetry SDK's own spans the event is appended directly, its
+attributes already valid and within the span's limits, which costs a
+quarter of what ``Span.add_event`` costs re-validating them; any other span,
+and any event beyond the span's attribute limits, goes through the public
+``add_event``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from opentelemetry.trace import Status, StatusCode
+
+from tracelog import _errors
+from tracelog._context import TraceContext
+from tracelog._fields import PROFILES, ExceptionFields, Schema
+from tracelog._json import JsonEncoder, safe_str
+from tracelog._levels import level_number, severity_number
+from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED, Redactor
+
+__all__ = ["DEFAULT_VALUE_LENGTH", "SpanEvents", "value_length"]
+
+DEFAULT_VALUE_LENGTH = 4096
+"""Attribute values (and event names) longer than this are cut, by default."""
+
+_MAX_INT = 2**63 - 1
+_MIN_INT = -(2**63)
+_PRIMITIVES = (str, bool, int, float)
+# Records from these loggers never become events: an exporter or tracelog
+# itself logging while an event is added must not feed the bridge.
+_INTERNAL = ("opentelemetry", "tracelog")
+_STANDARD_KEYS = frozenset(
+    {
+        "log.severity_text",
+        "log.severity_number",
+        "log.logger",
+        "log.record.body",
+        "code.function.name",
+        "code.file.path",
+        "code.line.number",
+        "exception.type",
+        "exception.message",
+        "exception.stacktrace",
+    }
+)
+
+
+def value_length(explicit: int | None = None) -> int:
+    """The length limit: *explicit*, else ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
+
+    Raises:
+        TypeError, ValueError: *explicit* is not a positive int.
+    """
+    if explicit is not None:
+        if isinstance(explicit, bool) or not isinstance(explicit, int):
+            raise TypeError(f"attribute_value_length must be an int, not {explicit!r}")
+        if explicit < 1:
+            raise ValueError(f"attribute_value_length must be positive, not {explicit}")
+        return explicit
+    try:
+        limit = int(os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", ""))
+    except ValueError:
+        return DEFAULT_VALUE_LENGTH
+    return limit if limit > 0 else DEFAULT_VALUE_LENGTH
+
+
+def is_internal(logger: str | None) -> bool:
+    """Whether *logger* is OpenTelemetry's or tracelog's own (never bridged)."""
+    return isinstance(logger, str) and (
+        logger in _INTERNAL or logger.startswith(("opentelemetry.", "tracelog."))
+    )
+
+
+_local = threading.local()
+
+
+class SpanEvents:
+    """Adds log records to spans as events; never raises.
+
+    Args:
+        level: the lowest level that becomes an event (a name or a number).
+        redact: key words whose values are replaced by ``"[REDACTED]"``.
+        attribute_value_length: the longest attribute value (and event
+            name); default ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
+        error_status: set the span's status to ERROR for a record at ERROR
+            or above that carries an exception.
+    """
+
+    __slots__ = ("_json", "_redactor", "error_status", "length", "level")
+
+    def __init__(
+        self,
+        *,
+        level: str | int = "INFO",
+        redact: Any = DEFAULT_REDACT_KEYS,
+        attribute_value_length: int | None = None,
+        error_status: bool = True,
+    ) -> None:
+        self.level = level_number(level, option="span_events")
+        self.length = value_length(attribute_value_length)
+        self.error_status = bool(error_status)
+        self._redactor = Redactor(redact)
+        self._json = JsonEncoder()
+
+    def add(
+        self,
+        span: Any,
+        trace: TraceContext | None,
+        message: Any,
+        levelno: int,
+        level_text: str,
+        logger: str | None,
+        function: str | None,
+        path: str | None,
+        line: int | None,
+        extras: Mapping[Any, Any] | None,
+        exception: ExceptionFields | None,
+        timestamp_ns: int | None = None,
+    ) -> None:
+        """Add one record to *span* as an event, if it is still recording.
+
+        The caller has checked the level and that *span* is the one whose IDs
+        (*trace*) were stamped on the record.
+        """
+        if getattr(_local, "busy", False):
+            return  # an event being added logged something: never a loop
+        _local.busy = True
+        try:
+            if not span.is_recording():
+                return
+            attributes = self._extras(extras, trace) if extras else {}
+            length = self.length
+            attributes["log.severity_text"] = self._text(level_text)
+            attributes["log.severity_number"] = severity_number(levelno)
+            if logger is not None:
+                attributes["log.logger"] = self._text(logger)
+            if function is not None:
+                attributes["code.function.name"] = self._text(function)
+            if path is not None:
+                attributes["code.file.path"] = self._text(path)
+            if type(line) is int:
+                attributes["code.line.number"] = line
+            text = message if type(message) is str else safe_str(message)
+            if exception is None:
+                name = self._text(text) if text else "log"
+            else:
+                name = "exception"
+                attributes["exception.type"] = self._text(exception.type)
+                attributes["exception.message"] = self._text(exception.message)
+                attributes["exception.stacktrace"] = self._text(exception.stacktrace)
+                if text:
+                    attributes["log.record.body"] = self._text(text)
+            _add_event(span, name, attributes, timestamp_ns, length)
+            if exception is not None and self.error_status and levelno >= 40:
+                description = f"{exception.type}: {exception.message}" if exception.type else ""
+                span.set_status(Status(StatusCode.ERROR, self._text(description) or None))
+        except Exception as exc:
+            _errors.report("could not add a span event", exc)
+        finally:
+            _local.busy = False
+
+    def _text(self, text: str) -> str:
+        """Text made a valid attribute value: cut at the limit, no lone surrogates."""
+        if type(text) is not str:
+            text = str.__str__(text) if isinstance(text, str) else safe_str(text)
+        if len(text) > self.length:
+            text = text[: self.length]
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+                text = text[: self.length]
+        return text
+
+    def _extras(self, extras: Mapping[Any, Any], trace: TraceContext | None) -> dict[str, Any]:
+        redactor = self._redactor
+        attributes: dict[str, Any] = {}
+        ids: list[dict[str, Any]] | None = None
+        for raw_key, value in extras.items():
+            key = raw_key if type(raw_key) is str else self._key(raw_key)
+            if key in _STANDARD_KEYS:
+                key = f"extra.{key}"
+            elif trace is not None and key in _ID_KEYS:
+                if ids is None:
+                    ids = [schema.trace_fields(trace) for schema in _ID_SCHEMAS]
+                if any(fields.get(key, _ABSENT) == value for fields in ids):
+                    continue  # IDs stamped by a processor or patcher: the span says them
+            if redactor and redactor.is_sensitive(key):
+                attributes[key] = REDACTED
+                continue
+            kind = type(value)
+            if kind is str:
+                attributes[key] = (
+                    value if len(value) <= self.length and value.isascii() else (self._text(value))
+                )
+            elif kind is int:
+                attributes[key] = value if _MIN_INT <= value <= _MAX_INT else _int_text(value)
+            elif kind is float or kind is bool:
+                attributes[key] = value
+            elif value is not None:
+                attributes[key] = self._value(value)
+        return attributes
+
+    def _key(self, key: Any) -> str:
+        if isinstance(key, (bytes, bytearray)):
+            return self._text(bytes(key).decode("utf-8", "backslashreplace"))
+        return self._text(safe_str(key))
+
+    def _value(self, value: Any) -> Any:
+        """A valid attribute value for anything but the plain str/int/float/bool."""
+        if type(value) in (list, tuple):
+            kinds = {type(item) for item in value}
+            if not kinds:
+                return ()
+            if len(kinds) == 1:
+                kind = kinds.pop()
+                if kind is str:
+                    return tuple(self._text(item) for item in value)
+                if kind is int:
+                    if all(_MIN_INT <= item <= _MAX_INT for item in value):
+                        return tuple(value)
+                elif kind is bool or kind is float:
+                    return tuple(value)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            return self._text(bytes(value).decode("utf-8", "backslashreplace"))
+        elif isinstance(value, _PRIMITIVES):
+            # Subclasses, read through the base type so an override cannot raise.
+            if isinstance(value, str):
+                return self._text(str.__str__(value))
+            if isinstance(value, bool):
+                return bool(value)
+            if isinstance(value, int):
+                number = int.__index__(value)
+                return number if _MIN_INT <= number <= _MAX_INT else _int_text(number)
+            return float.__float__(value)
+        cleaned = self._redactor.clean(value)
+        if isinstance(cleaned, (dict, list)):
+            return self._text(self._json.dumps(cleaned))
+        return self._text(safe_str(cleaned))
+
+
+_ABSENT = object()
+_ID_SCHEMAS = tuple(Schema(fields=profile, redact=()) for profile in PROFILES)
+_ID_KEYS = frozenset(key for schema in _ID_SCHEMAS for key in schema.trace_keys)
+
+
+def _int_text(number: int) -> str:
+    """An int beyond 64 bits as text (hex past Python's decimal digit limit)."""
+    try:
+        return str(number)
+    except ValueError:
+        return f"{number:#x}"
+
+
+# The SDK's span classes whose events can be appended directly: those that do
+# not override add_event. Filled as span classes are first seen.
+_direct: dict[type, bool] = {}
+
+
+def _can_append(cls: type) -> bool:
+    known = _direct.get(cls)
+    if known is None:
+        sdk = sys.modules.get("opentelemetry.sdk.trace")
+        base = getattr(sdk, "Span", None)
+        known = (
+            base is not None
+            and isinstance(base, type)
+            and issubclass(cls, base)
+            and getattr(cls, "add_event", None) is getattr(base, "add_event", None)
+            and callable(getattr(base, "_add_event", None))
+            and callable(getattr(sdk, "Event", None))
+        )
+        _direct[cls] = known
+    return known
+
+
+def _add_event(
+    span: Any, name: str, attributes: dict[str, Any], timestamp_ns: int | None, length: int
+) -> None:
+    cls = type(span)
+    if _direct.get(cls) or _can_append(cls):
+        limits = span._limits
+        count = limits.max_event_attributes
+        value_limit = limits.max_attribute_length
+        if (count is None or len(attributes) <= count) and (
+            value_limit is None or value_limit >= length
+        ):
+            # What Span.add_event does, minus re-validating valid attributes.
+            event = sys.modules["opentelemetry.sdk.trace"].Event(
+                name, MappingProxyType(attributes), timestamp_ns
+            )
+            span._add_event(event)
+            return
+    # The public API applies the span's own limits (and counts what it drops).
+    span.add_event(name, attributes, timestamp_ns)
