@@ -219,7 +219,9 @@ class SpanEvents:
                     value if len(value) <= self.length and value.isascii() else (self._text(value))
                 )
             elif kind is int:
-                attributes[key] = value if _MIN_INT <= value <= _MAX_INT else _int_text(value)
+                attributes[key] = (
+                    value if _MIN_INT <= value <= _MAX_INT else self._text(_int_text(value))
+                )
             elif kind is float or kind is bool:
                 attributes[key] = value
             elif value is not None:
@@ -256,7 +258,7 @@ class SpanEvents:
                 return bool(value)
             if isinstance(value, int):
                 number = int.__index__(value)
-                return number if _MIN_INT <= number <= _MAX_INT else _int_text(number)
+                return number if _MIN_INT <= number <= _MAX_INT else self._text(_int_text(number))
             return float.__float__(value)
         cleaned = self._redactor.clean(value)
         if isinstance(cleaned, (dict, list)):
