@@ -102,11 +102,54 @@ def run(title: str, cases: list[Case], *, rounds: int, number: int) -> bool:
     return met
 
 
-def run_in_sampled_span(title: str, cases: list[Case], options: argparse.Namespace) -> None:
-    """`run` the cases inside a sampled span of the real SDK, then exit 1 if a goal was missed."""
+@dataclass
+class ExtraCost:
+    """The cost *on* adds over *off*, in units of *unit* (minus *unit_minus*), round by round."""
+
+    name: str
+    on: Case
+    off: Case
+    unit: Case
+    goal: float | None = None
+    unit_minus: Case | None = None
+
+
+def report_extra(title: str, rows: list[ExtraCost]) -> bool:
+    """Print each row's median paired ratio (on - off) / unit; return whether goals were met."""
+    print(f"\n{title}")
+    header = f"{'case':<52} {'extra/call':>12} {'ratio':>7} {'IQR of ratio':>15}  goal"
+    print(header)
+    print("-" * len(header))
+    met = True
+    for row in rows:
+        extra = [on - off for on, off in zip(row.on.per_call_ns, row.off.per_call_ns, strict=True)]
+        units = row.unit.per_call_ns
+        if row.unit_minus is not None:
+            units = [u - m for u, m in zip(units, row.unit_minus.per_call_ns, strict=True)]
+        ratios = [cost / unit for cost, unit in zip(extra, units, strict=True)]
+        ratio = statistics.median(ratios)
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        verdict = ""
+        if row.goal is not None:
+            ok = ratio <= row.goal
+            met = met and ok
+            verdict = f"<= {row.goal:.2f}x  {'met' if ok else 'MISSED'}"
+        spread = f"{q1:>6.3f}-{q3:<6.3f}x"
+        extra_us = statistics.median(extra) / 1000
+        print(f"{row.name:<52} {extra_us:>9.2f} us {ratio:>6.3f}x {spread}  {verdict}")
+    return met
+
+
+def in_sampled_span(body: Callable[[], bool]) -> None:
+    """Run *body* inside a sampled span of the real SDK, then exit 1 if it says a goal was missed."""
     provider = TracerProvider()
     # Global, so LoggingInstrumentor and configure() find it as an application's would.
     trace.set_tracer_provider(provider)
     with provider.get_tracer("bench").start_as_current_span("request"):
-        met = run(title, cases, rounds=options.rounds, number=options.number)
+        met = body()
     sys.exit(0 if met else 1)
+
+
+def run_in_sampled_span(title: str, cases: list[Case], options: argparse.Namespace) -> None:
+    """`run` the cases inside a sampled span of the real SDK, then exit 1 if a goal was missed."""
+    in_sampled_span(lambda: run(title, cases, rounds=options.rounds, number=options.number))

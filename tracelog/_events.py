@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
@@ -95,9 +93,6 @@ def is_internal(logger: str | None) -> bool:
     )
 
 
-_local = threading.local()
-
-
 class SpanEvents:
     """Adds log records to spans as events; never raises.
 
@@ -110,7 +105,7 @@ class SpanEvents:
             or above that carries an exception.
     """
 
-    __slots__ = ("_json", "_redactor", "error_status", "length", "level")
+    __slots__ = ("_json", "_keys", "_redactor", "_sites", "error_status", "length", "level")
 
     def __init__(
         self,
@@ -125,6 +120,8 @@ class SpanEvents:
         self.error_status = bool(error_status)
         self._redactor = Redactor(redact)
         self._json = JsonEncoder()
+        self._sites: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._keys: dict[str, tuple[str, object | None]] = {}
 
     def add(
         self,
@@ -140,53 +137,67 @@ class SpanEvents:
         extras: Mapping[Any, Any] | None,
         exception: ExceptionFields | None,
         timestamp_ns: int | None = None,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
         """Add one record to *span* as an event, if it is still recording.
 
         The caller has checked the level and that *span* is the one whose IDs
-        (*trace*) were stamped on the record.
+        (*trace*) were stamped on the record. Keys of *extras* in *skip* are
+        not attributes.
         """
-        if getattr(_local, "busy", False):
-            return  # an event being added logged something: never a loop
-        _local.busy = True
         try:
             if not span.is_recording():
                 return
-            attributes = self._extras(extras, trace) if extras else {}
-            length = self.length
-            attributes["log.severity_text"] = self._text(level_text)
-            attributes["log.severity_number"] = severity_number(levelno)
-            if logger is not None:
-                attributes["log.logger"] = self._text(logger)
-            if function is not None:
-                attributes["code.function.name"] = self._text(function)
-            if path is not None:
-                attributes["code.file.path"] = self._text(path)
-            if type(line) is int:
-                attributes["code.line.number"] = line
-            text = message if type(message) is str else safe_str(message)
+            attributes = self._extras(extras, trace, skip) if extras else {}
+            # The log and code attributes repeat for every record of a call site.
+            site = (levelno, level_text, logger, function, path, line)
+            standard = self._sites.get(site)
+            if standard is None:
+                standard = self._site(site)
+            attributes.update(standard)
+            if type(message) is str and len(message) <= self.length and message.isascii():
+                text = message
+            else:
+                text = self._text(message)
             if exception is None:
-                name = self._text(text) if text else "log"
+                name = text or "log"
             else:
                 name = "exception"
                 attributes["exception.type"] = self._text(exception.type)
                 attributes["exception.message"] = self._text(exception.message)
                 attributes["exception.stacktrace"] = self._text(exception.stacktrace)
                 if text:
-                    attributes["log.record.body"] = self._text(text)
-            _add_event(span, name, attributes, timestamp_ns, length)
+                    attributes["log.record.body"] = text
+            _add_event(span, name, attributes, timestamp_ns, self.length)
             if exception is not None and self.error_status and levelno >= 40:
                 description = f"{exception.type}: {exception.message}" if exception.type else ""
                 span.set_status(Status(StatusCode.ERROR, self._text(description) or None))
         except Exception as exc:
             _errors.report("could not add a span event", exc)
-        finally:
-            _local.busy = False
 
-    def _text(self, text: str) -> str:
+    def _site(self, site: tuple[Any, ...]) -> dict[str, Any]:
+        """The log and code attributes of a call site, made valid once."""
+        levelno, level_text, logger, function, path, line = site
+        standard: dict[str, Any] = {
+            "log.severity_text": self._text(level_text),
+            "log.severity_number": severity_number(levelno),
+        }
+        if logger is not None:
+            standard["log.logger"] = self._text(logger)
+        if function is not None:
+            standard["code.function.name"] = self._text(function)
+        if path is not None:
+            standard["code.file.path"] = self._text(path)
+        if type(line) is int and _MIN_INT <= line <= _MAX_INT:
+            standard["code.line.number"] = line
+        if len(self._sites) >= _MAX_SITES:
+            self._sites.clear()
+        self._sites[site] = standard
+        return standard
+
+    def _text(self, value: Any) -> str:
         """Text made a valid attribute value: cut at the limit, no lone surrogates."""
-        if type(text) is not str:
-            text = str.__str__(text) if isinstance(text, str) else safe_str(text)
+        text: str = value if type(value) is str else _plain_str(value)
         if len(text) > self.length:
             text = text[: self.length]
         if not text.isascii():
@@ -197,26 +208,31 @@ class SpanEvents:
                 text = text[: self.length]
         return text
 
-    def _extras(self, extras: Mapping[Any, Any], trace: TraceContext | None) -> dict[str, Any]:
-        redactor = self._redactor
+    def _extras(
+        self, extras: Mapping[Any, Any], trace: TraceContext | None, skip: frozenset[str]
+    ) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
-        ids: list[dict[str, Any]] | None = None
+        keys = self._keys
+        length = self.length
+        ids: dict[str, Any] | None = None
         for raw_key, value in extras.items():
-            key = raw_key if type(raw_key) is str else self._key(raw_key)
-            if key in _STANDARD_KEYS:
-                key = f"extra.{key}"
-            elif trace is not None and key in _ID_KEYS:
-                if ids is None:
-                    ids = [schema.trace_fields(trace) for schema in _ID_SCHEMAS]
-                if any(fields.get(key, _ABSENT) == value for fields in ids):
-                    continue  # IDs stamped by a processor or patcher: the span says them
-            if redactor and redactor.is_sensitive(key):
-                attributes[key] = REDACTED
+            if raw_key in skip:
                 continue
+            known = keys.get(raw_key) if type(raw_key) is str else None
+            key, marker = self._key(raw_key) if known is None else known
+            if marker is not None:
+                if marker is _REDACT:
+                    attributes[key] = REDACTED
+                    continue
+                if trace is not None:  # a key trace IDs are stamped under
+                    if ids is None:
+                        ids = trace.rendered("span-events", _all_ids)
+                    if ids.get(key, _ABSENT) == value:
+                        continue  # IDs stamped by a processor or patcher: the span says them
             kind = type(value)
             if kind is str:
                 attributes[key] = (
-                    value if len(value) <= self.length and value.isascii() else (self._text(value))
+                    value if len(value) <= length and value.isascii() else self._text(value)
                 )
             elif kind is int:
                 attributes[key] = (
@@ -228,10 +244,28 @@ class SpanEvents:
                 attributes[key] = self._value(value)
         return attributes
 
-    def _key(self, key: Any) -> str:
-        if isinstance(key, (bytes, bytearray)):
-            return self._text(bytes(key).decode("utf-8", "backslashreplace"))
-        return self._text(safe_str(key))
+    def _key(self, raw_key: Any) -> tuple[str, object | None]:
+        """An extra field's attribute key and what it is (cached for str keys).
+
+        The marker is `_REDACT` for a sensitive key, `_ID` for a key trace IDs
+        are stamped under, None otherwise.
+        """
+        if isinstance(raw_key, (bytes, bytearray)):
+            key = self._text(bytes(raw_key).decode("utf-8", "backslashreplace"))
+        else:
+            key = self._text(safe_str(raw_key))
+        marker: object | None = None
+        if self._redactor and self._redactor.is_sensitive(key):
+            marker = _REDACT
+        elif key in _STANDARD_KEYS:
+            key = f"extra.{key}"
+        elif key in _ID_KEYS and type(raw_key) is str:
+            marker = _ID
+        if type(raw_key) is str:
+            if len(self._keys) >= _MAX_KEYS:
+                self._keys.clear()
+            self._keys[raw_key] = (key, marker)
+        return key, marker
 
     def _value(self, value: Any) -> Any:
         """A valid attribute value for anything but the plain str/int/float/bool."""
@@ -267,8 +301,25 @@ class SpanEvents:
 
 
 _ABSENT = object()
+_REDACT = object()  # marks a sensitive key
+_ID = object()  # marks a key a trace-ID field may be stamped under
+_MAX_SITES = 4096
+_MAX_KEYS = 8192
 _ID_SCHEMAS = tuple(Schema(fields=profile, redact=()) for profile in PROFILES)
 _ID_KEYS = frozenset(key for schema in _ID_SCHEMAS for key in schema.trace_keys)
+
+
+def _all_ids(trace: TraceContext) -> dict[str, Any]:
+    """The trace-ID fields of every profile, as a processor or patcher would stamp them."""
+    ids: dict[str, Any] = {}
+    for schema in _ID_SCHEMAS:
+        ids.update(schema.trace_fields(trace))
+    return ids
+
+
+def _plain_str(value: Any) -> str:
+    """A str subclass as its plain text (read through str, so no override runs), else safe_str."""
+    return str.__str__(value) if isinstance(value, str) else safe_str(value)
 
 
 def _int_text(number: int) -> str:
@@ -313,9 +364,7 @@ def _add_event(
             value_limit is None or value_limit >= length
         ):
             # What Span.add_event does, minus re-validating valid attributes.
-            event = sys.modules["opentelemetry.sdk.trace"].Event(
-                name, MappingProxyType(attributes), timestamp_ns
-            )
+            event = sys.modules["opentelemetry.sdk.trace"].Event(name, attributes, timestamp_ns)
             span._add_event(event)
             return
     # The public API applies the span's own limits (and counts what it drops).

@@ -51,6 +51,8 @@ __all__ = [
 STAMP = "_tracelog_trace"
 """Record attribute holding the `TraceContext` (or None) captured at emit time."""
 _EXCEPTION = "_tracelog_exception"
+# The record's extra fields as the formatter read them, for the span-event bridge.
+_FIELDS = "_tracelog_fields"
 _UNSTAMPED = object()
 _NO_SPAN = {"otelTraceID": "0", "otelSpanID": "0", "otelTraceSampled": False}
 
@@ -274,6 +276,7 @@ def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, 
     trace = _trace_of(attrs)
     if len(attrs) > _STANDARD_COUNT:
         fields = _extras(attrs)
+        attrs[_FIELDS] = fields
         if fields:
             extras = fields if extras is None else {**extras, **fields}
     if error is not None:
@@ -509,11 +512,13 @@ def span_event(events: SpanEvents, record: logging.LogRecord) -> None:
         elif type(msg) is str and not record.args:
             message = msg
         else:
-            message = _message(record)[0]
-        if len(attrs) > _STANDARD_COUNT:
+            formatted = attrs.get("message")  # by the formatter, if it ran first
+            message = formatted if type(formatted) is str else _message(record)[0]
+        fields = attrs.get(_FIELDS)
+        if fields is None and len(attrs) > _STANDARD_COUNT:
             fields = _extras(attrs)
-            if fields:
-                extras = fields if extras is None else {**extras, **fields}
+        if fields:
+            extras = fields if extras is None else {**extras, **fields}
         exception: ExceptionFields | None = None
         if record.exc_info and record.exc_info[0] is not None:
             exception = attrs.get(_EXCEPTION)

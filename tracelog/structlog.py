@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import MutableMapping
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from tracelog import _context, _errors
@@ -123,7 +123,8 @@ _METHOD_NUMBERS = {
 _STRUCTLOG_KEYS = frozenset(
     {"level", "timestamp", "logger", "logger_name", "stack", "exception", "positional_args"}
 )
-_EVENT_META = _META | {"event", "stack_info"}
+_EVENT_SKIP = _META | {"event", "stack_info"}
+_EVENT_SKIP_CONVENTIONS = _EVENT_SKIP | _STRUCTLOG_KEYS
 
 
 class SpanEventAdder:
@@ -195,10 +196,17 @@ class SpanEventAdder:
             span = _context.current_span() if trace is not None else None
             if span is None:
                 return
-            skip = _EVENT_META | _STRUCTLOG_KEYS if self._conventions else _EVENT_META
-            extras = {k: v for k, v in ed.items() if k not in skip}
             exception = exception_from(ed["exc_info"]) if "exc_info" in ed else None
-            frame = _first_app_frame()
+            # The application's frame: up from structlog's, past structlog and tracelog.
+            frame: FrameType | None = sys._getframe(2)
+            own = _own_code
+            while frame is not None:
+                mine = own.get(frame.f_code)
+                if mine is None:
+                    mine = _remember_code(frame)
+                if not mine:
+                    break
+                frame = frame.f_back
             if frame is not None and _is_executor(frame):
                 frame = None  # an async method's thread: the caller's frame is gone
             code = None if frame is None else frame.f_code
@@ -212,9 +220,11 @@ class SpanEventAdder:
                 name if isinstance(name, str) else None,
                 None if code is None else code.co_name,
                 None if code is None else code.co_filename,
-                None if frame is None or code is None else frame.f_lineno,
-                extras,
+                None if frame is None else frame.f_lineno,
+                ed,
                 exception,
+                None,
+                _EVENT_SKIP_CONVENTIONS if self._conventions else _EVENT_SKIP,
             )
         except Exception as exc:
             _errors.report("could not add a span event", exc)
@@ -399,12 +409,30 @@ def _is_own(module: object) -> bool:
     )
 
 
+# Code objects seen while looking for the caller: whether each is structlog's
+# or tracelog's own. Keyed by code object, so the module is read once per function.
+_own_code: dict[CodeType, bool] = {}
+
+
+def _remember_code(frame: FrameType) -> bool:
+    mine = _is_own(frame.f_globals.get("__name__"))
+    if len(_own_code) >= 4096:
+        _own_code.clear()
+    _own_code[frame.f_code] = mine
+    return mine
+
+
 def _first_app_frame() -> FrameType | None:
     """The innermost frame outside structlog and tracelog: the application's call."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and _is_own(frame.f_globals.get("__name__")):
+    while frame is not None:
+        mine = _own_code.get(frame.f_code)
+        if mine is None:
+            mine = _remember_code(frame)
+        if not mine:
+            return frame
         frame = frame.f_back
-    return frame
+    return None
 
 
 def _caller_module() -> str | None:
