@@ -141,7 +141,7 @@ def report_extra(title: str, rows: list[ExtraCost]) -> bool:
 
 
 def in_sampled_span(body: Callable[[], bool]) -> None:
-    """Run *body* inside a sampled span of the real SDK, then exit 1 if it says a goal was missed."""
+    """Run *body* in a sampled span of the real SDK; exit 1 if it says a goal was missed."""
     provider = TracerProvider()
     # Global, so LoggingInstrumentor and configure() find it as an application's would.
     trace.set_tracer_provider(provider)

@@ -107,9 +107,7 @@ def main() -> None:
             " ((by hand - off)): the goal",
             in_context,
         )
-        report_extra(
-            "the same extra cost in units of add_event alone (for reference)", standalone
-        )
+        report_extra("the same extra cost in units of add_event alone (for reference)", standalone)
         report_extra("add_event's own cost in the pipeline, in units of add_event alone", inflation)
         return met
 

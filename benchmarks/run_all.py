@@ -10,7 +10,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["bench_structlog.py", "bench_stdlib.py", "bench_loguru.py"]
+BENCHMARKS = [
+    "bench_structlog.py",
+    "bench_stdlib.py",
+    "bench_loguru.py",
+    "bench_span_events.py",
+]
 
 
 def main() -> int:
