@@ -1,0 +1,91 @@
+"""Exemplar labels: the current span's IDs, and labels given by hand made safe.
+
+The labels of a span are built once per span (`TraceContext.rendered`) and
+are valid by construction (63 characters of label names and hex), so the hot
+path neither formats nor validates them again. Labels a caller passes are
+checked here before prometheus_client sees them: prometheus_client counts the
+observation and only then raises on a bad exemplar, so its error cannot be
+caught and retried without counting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from prometheus_client import validation
+
+from tracelog._context import TraceContext, current
+from tracelog._errors import report
+
+__all__ = ["KEY", "MAX_RUNES", "checked", "for_context", "of_current_span", "render"]
+
+# OpenMetrics: label names and values of one exemplar, together, in UTF-8 characters.
+MAX_RUNES = 128
+# The per-span cache key of the labels (`TraceContext.rendered`).
+KEY = "metrics.exemplar"
+# prometheus_client's own check (label name rules follow its validation setting).
+_validate: Callable[[dict[str, str]], None] = validation._validate_exemplar
+
+
+def render(context: TraceContext) -> dict[str, str]:
+    """The exemplar labels of *context*: valid by construction (63 characters)."""
+    return {"trace_id": context.trace_id, "span_id": context.span_id}
+
+
+def for_context(context: TraceContext | None) -> dict[str, str] | None:
+    """The exemplar labels of *context* when it is sampled, else None.
+
+    The dict is cached for the span: callers must not modify it.
+    """
+    if context is None or not context.sampled:
+        return None
+    return context.rendered(KEY, render)
+
+
+def of_current_span() -> dict[str, str] | None:
+    """`for_context` of the span current in this thread or task."""
+    context = current()
+    if context is None or not context.sampled:
+        return None
+    return context.rendered(KEY, render)
+
+
+def checked(exemplar: object) -> dict[str, str] | None:
+    """The labels of *exemplar* that fit OpenMetrics' rules, or None if none do.
+
+    Labels are kept in their order while they fit in 128 characters; a label
+    that would not fit, has an invalid name or a value that is not a string
+    is dropped whole (a cut trace ID would name another trace). Never raises;
+    what is dropped is reported once per kind to the ``tracelog`` logger.
+    """
+    try:
+        return _checked(exemplar)
+    except Exception as exc:  # a mapping whose items() fails, or worse
+        report("metrics: exemplar could not be read and was dropped", exc)
+        return None
+
+
+def _checked(exemplar: object) -> dict[str, str] | None:
+    if not isinstance(exemplar, Mapping):
+        report(f"metrics: exemplar is a {type(exemplar).__qualname__}, not a mapping; dropped")
+        return None
+    kept: dict[str, str] = {}
+    runes = 0
+    for key, item in exemplar.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            report("metrics: exemplar label without a string name and value dropped")
+            continue
+        # Plain str copies: a subclass's methods must not run in prometheus_client.
+        name, value = str.__str__(key), str.__str__(item)
+        size = len(name) + len(value)
+        if runes + size > MAX_RUNES:
+            report("metrics: exemplar label over OpenMetrics' 128-character limit dropped")
+            continue
+        try:
+            _validate({name: value})
+        except ValueError:
+            report("metrics: exemplar label with an invalid name dropped")
+            continue
+        kept[name] = value
+        runes += size
+    return kept or None
