@@ -10,9 +10,8 @@ caught and retried without counting twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-from prometheus_client import validation
+import re
+from collections.abc import Mapping
 
 from tracelog._context import TraceContext, current
 from tracelog._errors import report
@@ -23,8 +22,10 @@ __all__ = ["KEY", "MAX_RUNES", "checked", "for_context", "of_current_span", "ren
 MAX_RUNES = 128
 # The per-span cache key of the labels (`TraceContext.rendered`).
 KEY = "metrics.exemplar"
-# prometheus_client's own check (label name rules follow its validation setting).
-_validate: Callable[[dict[str, str]], None] = validation._validate_exemplar
+# Classic label names only: prometheus_client's OpenMetrics output writes
+# exemplar label names unquoted, so a UTF-8 name it would accept (with a space,
+# say) makes the whole scrape unparseable. "__" names are reserved.
+_LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def render(context: TraceContext) -> dict[str, str]:
@@ -81,9 +82,7 @@ def _checked(exemplar: object) -> dict[str, str] | None:
         if runes + size > MAX_RUNES:
             report("metrics: exemplar label over OpenMetrics' 128-character limit dropped")
             continue
-        try:
-            _validate({name: value})
-        except ValueError:
+        if _LABEL_NAME.fullmatch(name) is None:
             report("metrics: exemplar label with an invalid name dropped")
             continue
         kept[name] = value
