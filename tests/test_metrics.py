@@ -6,7 +6,6 @@ import asyncio
 import math
 import urllib.request
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import prometheus_client
@@ -33,12 +32,11 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_multiprocess_warning(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _fresh_multiprocess_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test sees the multiprocess warning afresh, and no PROMETHEUS_MULTIPROC_DIR."""
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
     monkeypatch.setattr(tracelog._instruments, "_warned_multiprocess", False)
-    yield
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], Sample]:
@@ -72,6 +70,8 @@ def exemplars(registry: CollectorRegistry) -> dict[str, dict[str, str]]:
 
 
 class TestExemplar:
+    """tracelog.metrics.exemplar(): the labels for the current span."""
+
     def test_sampled_span(self) -> None:
         """Inside a sampled span, exemplar() is its trace and span ID."""
         with known_span():
@@ -102,6 +102,8 @@ class TestExemplar:
 
 
 class TestHistogram:
+    """Histogram.observe(): automatic and explicit exemplars, counted as prometheus_client counts."""
+
     def test_observation_in_a_sampled_span_carries_it(self, registry: CollectorRegistry) -> None:
         """observe() inside a sampled span puts its IDs on the bucket the value fell in."""
         histogram = tracelog.metrics.Histogram("h_seconds", "h", ["route"], registry=registry)
@@ -208,7 +210,7 @@ class TestHistogram:
         )
     )
     def test_same_counts_as_prometheus_client(self, values: list[float]) -> None:
-        """Any values: prometheus_client's buckets, count and sum; each bucket's last value as exemplar."""
+        """Any values: prometheus_client's counts and sum; each bucket's last value is its exemplar."""
         ours, theirs = CollectorRegistry(), CollectorRegistry()
         traced = tracelog.metrics.Histogram("h", "h", registry=ours, buckets=(0.005, 0.25, 10))
         plain = prometheus_client.Histogram("h", "h", registry=theirs, buckets=(0.005, 0.25, 10))
@@ -263,10 +265,12 @@ class TestHistogram:
 
 
 class TestTime:
+    """Histogram.time(): context manager and decorator, with the span current at the start."""
+
     def test_context_manager_uses_the_span_current_at_the_start(
         self, registry: CollectorRegistry
     ) -> None:
-        """with time(): the duration is observed with the exemplar of the span at entry."""
+        """In `with time()` the duration is observed with the exemplar of the span at entry."""
         histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)
         with known_span():
             timer = histogram.time()
@@ -327,6 +331,8 @@ class TestTime:
 
 
 class TestCounter:
+    """Counter.inc() with exemplars."""
+
     def test_inc_in_a_sampled_span(self, registry: CollectorRegistry) -> None:
         """inc() inside a sampled span carries its IDs; the amount is the exemplar's value."""
         counter = tracelog.metrics.Counter("jobs", "j", registry=registry)
@@ -358,6 +364,8 @@ class TestCounter:
 
 
 class TestMultiprocess:
+    """The warning that multiprocess mode drops exemplars."""
+
     def test_warns_once(self, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
         """PROMETHEUS_MULTIPROC_DIR set: one MultiprocessExemplarWarning, not one per metric."""
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-for-this-test")
@@ -407,6 +415,8 @@ def call_wsgi(app: Any, accept: str | None) -> tuple[str, dict[str, str], str]:
 
 
 class TestExposition:
+    """The exposition apps and server negotiate OpenMetrics with prometheus_client."""
+
     def test_wsgi_serves_openmetrics_with_exemplars_to_prometheus(self) -> None:
         """Prometheus's Accept header gets OpenMetrics 1.0.0, exemplars included, parseable."""
         app = tracelog.metrics.make_wsgi_app(_observed_registry())
