@@ -102,7 +102,7 @@ class TestExemplar:
 
 
 class TestHistogram:
-    """Histogram.observe(): automatic and explicit exemplars, counted as prometheus_client counts."""
+    """Histogram.observe(): automatic and explicit exemplars, counted as prometheus_client does."""
 
     def test_observation_in_a_sampled_span_carries_it(self, registry: CollectorRegistry) -> None:
         """observe() inside a sampled span puts its IDs on the bucket the value fell in."""
@@ -210,7 +210,7 @@ class TestHistogram:
         )
     )
     def test_same_counts_as_prometheus_client(self, values: list[float]) -> None:
-        """Any values: prometheus_client's counts and sum; each bucket's last value is its exemplar."""
+        """Any values: prometheus_client's counts and sum; a bucket's last value is its exemplar."""
         ours, theirs = CollectorRegistry(), CollectorRegistry()
         traced = tracelog.metrics.Histogram("h", "h", registry=ours, buckets=(0.005, 0.25, 10))
         plain = prometheus_client.Histogram("h", "h", registry=theirs, buckets=(0.005, 0.25, 10))
