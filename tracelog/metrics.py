@@ -35,7 +35,7 @@ from tracelog._instruments import (
     MultiprocessExemplarWarning,
     warn_if_multiprocess,
 )
-from tracelog._middleware import ASGIMiddleware, WSGIMiddleware, http_metrics
+from tracelog._middleware import ASGIMiddleware, WSGIMiddleware, asgi_route, http_metrics
 
 __all__ = [
     "REGISTRY",
@@ -46,6 +46,7 @@ __all__ = [
     "HistogramTimer",
     "MultiprocessExemplarWarning",
     "WSGIMiddleware",
+    "asgi_route",
     "exemplar",
     "http_metrics",
     "make_asgi_app",
