@@ -11,7 +11,9 @@ import pytest
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-@pytest.mark.parametrize("script", ["bench_structlog.py", "bench_stdlib.py", "bench_loguru.py"])
+@pytest.mark.parametrize(
+    "script", ["bench_structlog.py", "bench_stdlib.py", "bench_loguru.py", "bench_metrics.py"]
+)
 def test_benchmark_script_runs(script: str) -> None:
     """Each script runs a tiny round and prints a ratio and a goal verdict for its cases."""
     result = subprocess.run(
