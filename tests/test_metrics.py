@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
+import sys
 import urllib.request
 import warnings
+from pathlib import Path
 from typing import Any
 
 import prometheus_client
@@ -375,6 +378,38 @@ class TestMultiprocess:
             warnings.simplefilter("error")
             tracelog.metrics.Counter("b", "b", registry=registry)
             tracelog.metrics.make_wsgi_app(registry)
+
+    def test_real_multiprocess_mode_counts_without_exemplars(self, tmp_path: Path) -> None:
+        """In a process started in multiprocess mode: one warning, right counts, no exemplar."""
+        code = f"""
+import os, warnings
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.openmetrics.exposition import generate_latest
+import tracelog.metrics
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=None)
+    counter = tracelog.metrics.Counter("c", "c", registry=None)
+    tracelog.metrics.make_wsgi_app()
+with TracerProvider().get_tracer("t").start_as_current_span("s"):
+    histogram.observe(0.3)
+    counter.inc()
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+print([type(w.message).__name__ for w in caught])
+print(generate_latest(registry).decode())
+"""
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        warned, *exposition = result.stdout.splitlines()
+        assert warned == "['MultiprocessExemplarWarning']"
+        assert 'h_seconds_bucket{le="0.5"} 1.0' in exposition
+        assert "c_total 1.0" in exposition
+        assert not any("trace_id" in line for line in exposition)
 
     def test_no_warning_otherwise(self, registry: CollectorRegistry) -> None:
         """Without multiprocess mode nothing is warned."""
