@@ -175,6 +175,7 @@ class TestHistogram:
             ["trace_id", "x"],
             {},
             {"a" * 129: ""},
+            {"note": "lone \ud800 surrogate"},
         ],
     )
     def test_unusable_exemplars_are_dropped(self, registry: CollectorRegistry, bad: Any) -> None:
@@ -184,6 +185,13 @@ class TestHistogram:
             histogram.observe(0.3, exemplar=bad)
         assert samples(registry)["h_seconds_count", ()].value == 1
         assert exemplars(registry) == {}
+
+    def test_escaped_values_keep_the_scrape_parseable(self, registry: CollectorRegistry) -> None:
+        """Quotes, backslashes and newlines in a value survive the OpenMetrics round trip."""
+        histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)
+        odd = {"note": 'say "hi"\\ \n bye'}
+        histogram.observe(0.3, exemplar=odd)
+        assert exemplars(registry) == {"h_seconds_bucket{'le': '0.5'}": odd}
 
     def test_exemplar_exactly_at_the_limit_is_kept(self, registry: CollectorRegistry) -> None:
         """128 characters of names and values fit; prometheus_client accepts them unchanged."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from tracelog._context import TraceContext, current
 from tracelog._errors import report
 
-__all__ = ["KEY", "MAX_RUNES", "checked", "for_context", "of_current_span", "render"]
+__all__ = ["KEY", "MAX_RUNES", "checked", "of_current_span", "render"]
 
 # OpenMetrics: label names and values of one exemplar, together, in UTF-8 characters.
 MAX_RUNES = 128
@@ -33,18 +33,11 @@ def render(context: TraceContext) -> dict[str, str]:
     return {"trace_id": context.trace_id, "span_id": context.span_id}
 
 
-def for_context(context: TraceContext | None) -> dict[str, str] | None:
-    """The exemplar labels of *context* when it is sampled, else None.
+def of_current_span() -> dict[str, str] | None:
+    """The labels of the span current in this thread or task when it is sampled, else None.
 
     The dict is cached for the span: callers must not modify it.
     """
-    if context is None or not context.sampled:
-        return None
-    return context.rendered(KEY, render)
-
-
-def of_current_span() -> dict[str, str] | None:
-    """`for_context` of the span current in this thread or task."""
     context = current()
     if context is None or not context.sampled:
         return None
@@ -55,9 +48,10 @@ def checked(exemplar: object) -> dict[str, str] | None:
     """The labels of *exemplar* that fit OpenMetrics' rules, or None if none do.
 
     Labels are kept in their order while they fit in 128 characters; a label
-    that would not fit, has an invalid name or a value that is not a string
-    is dropped whole (a cut trace ID would name another trace). Never raises;
-    what is dropped is reported once per kind to the ``tracelog`` logger.
+    that would not fit, has an invalid name, or a value that is not a string
+    or not encodable as UTF-8 is dropped whole (a cut trace ID would name
+    another trace). Never raises; what is dropped is reported once per kind
+    to the ``tracelog`` logger.
     """
     try:
         return _checked(exemplar)
@@ -85,6 +79,12 @@ def _checked(exemplar: object) -> dict[str, str] | None:
         if _LABEL_NAME.fullmatch(name) is None:
             report("metrics: exemplar label with an invalid name dropped")
             continue
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate would break every later scrape
+                report("metrics: exemplar label whose value is not valid UTF-8 dropped")
+                continue
         kept[name] = value
         runes += size
     return kept or None
