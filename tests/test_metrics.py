@@ -6,6 +6,7 @@ import asyncio
 import math
 import subprocess
 import sys
+import threading
 import urllib.request
 import warnings
 from pathlib import Path
@@ -273,6 +274,37 @@ class TestHistogram:
         histogram = tracelog.metrics.Histogram("h_seconds", "h", ["a"], registry=registry)
         with pytest.raises(ValueError, match="missing label values"):
             histogram.observe(1.0)
+
+
+class TestThreads:
+    """Observations from many threads, each in its own span."""
+
+    def test_counts_exact_and_exemplars_from_real_spans(self, registry: CollectorRegistry) -> None:
+        """Every observation counted once; each exemplar names one of the threads' spans."""
+        histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)
+        counter = tracelog.metrics.Counter("c", "c", registry=registry)
+        spans = [(0x1000 + n, 0x2000 + n) for n in range(8)]
+        barrier = threading.Barrier(len(spans))
+
+        def work(trace_id: int, span_id: int) -> None:
+            with known_span(trace_id, span_id):
+                barrier.wait()
+                for i in range(500):
+                    histogram.observe(i / 1000)
+                    counter.inc()
+
+        threads = [threading.Thread(target=work, args=span) for span in spans]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        got = samples(registry)
+        assert got["h_seconds_count", ()].value == 4000
+        assert got["c_total", ()].value == 4000
+        allowed = [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}"} for t, s in spans]
+        found = list(exemplars(registry).values())
+        assert len(found) == 9  # the eight buckets up to 0.5 s, and the counter
+        assert all(labels in allowed for labels in found)
 
 
 class TestTime:
