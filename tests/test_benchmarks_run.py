@@ -16,6 +16,7 @@ SCRIPTS = {
     "bench_stdlib.py": (1, "tracelog"),
     "bench_loguru.py": (1, "tracelog"),
     "bench_span_events.py": (3, "bridge"),
+    "bench_metrics.py": (1, "tracelog"),
 }
 
 

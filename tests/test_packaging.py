@@ -16,13 +16,14 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_tracelog_imports_no_integration() -> None:
-    """`import tracelog` (and configuring stdlib only) leaves structlog and loguru unimported."""
+    """`import tracelog` (and configuring stdlib only) leaves the integrations unimported."""
     result = _run(
         """
         import io, sys
         import tracelog
         tracelog.configure(output=io.StringIO(), integrations=["stdlib"])
-        print(sorted(m for m in ("structlog", "loguru", "orjson") if m in sys.modules))
+        libraries = ("structlog", "loguru", "orjson", "prometheus_client", "tracelog.metrics")
+        print(sorted(m for m in libraries if m in sys.modules))
         """
     )
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,118 @@
+"""Prometheus metrics whose observations carry the current trace as an exemplar.
+
+`Histogram` and `Counter` are drop-in subclasses of prometheus_client's: an
+observation made inside a sampled span gets the exemplar
+``{"trace_id": ..., "span_id": ...}``, the link Grafana follows from a spike
+to the trace, and from the trace to its logs. The exposition helpers serve
+OpenMetrics (the only format that carries exemplars) to scrapers that ask for
+it, and `ASGIMiddleware` / `WSGIMiddleware` time requests inside the server
+span::
+
+    from tracelog import metrics
+
+    LATENCY = metrics.Histogram("checkout_seconds", "Checkout latency", ["step"])
+    LATENCY.labels("pay").observe(0.12)  # exemplar: the current sampled span
+
+This module imports prometheus_client; ``import tracelog`` does not.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import prometheus_client
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.registry import Collector
+
+from tracelog import _exemplar
+from tracelog._instruments import (
+    Counter,
+    Histogram,
+    HistogramTimer,
+    MultiprocessExemplarWarning,
+    warn_if_multiprocess,
+)
+from tracelog._middleware import ASGIMiddleware, WSGIMiddleware, asgi_route, http_metrics
+
+__all__ = [
+    "REGISTRY",
+    "ASGIMiddleware",
+    "CollectorRegistry",
+    "Counter",
+    "Histogram",
+    "HistogramTimer",
+    "MultiprocessExemplarWarning",
+    "WSGIMiddleware",
+    "asgi_route",
+    "exemplar",
+    "http_metrics",
+    "make_asgi_app",
+    "make_wsgi_app",
+    "start_http_server",
+]
+
+
+def exemplar() -> dict[str, str] | None:
+    """The exemplar for the current span: ``{"trace_id": ..., "span_id": ...}``, or None.
+
+    None outside a span and inside an unsampled one (its trace was never
+    stored, so an exemplar would lead nowhere). For metrics of your own:
+    ``my_histogram.observe(v, exemplar=tracelog.metrics.exemplar())``.
+    """
+    labels = _exemplar.of_current_span()
+    return None if labels is None else dict(labels)
+
+
+def make_wsgi_app(
+    registry: Collector = REGISTRY, *, disable_compression: bool = False
+) -> Callable[..., Any]:
+    """prometheus_client's WSGI metrics app: OpenMetrics, with exemplars, to scrapers asking for it.
+
+    prometheus_client picks the format from the ``Accept`` header: Prometheus
+    asks for ``application/openmetrics-text`` (version 1.0.0) first and gets
+    it; a client asking only for ``text/plain`` gets the classic format,
+    which has no exemplars.
+    """
+    warn_if_multiprocess()
+    return prometheus_client.make_wsgi_app(registry, disable_compression)
+
+
+def make_asgi_app(
+    registry: Collector = REGISTRY, *, disable_compression: bool = False
+) -> Callable[..., Any]:
+    """prometheus_client's ASGI metrics app, negotiating as `make_wsgi_app` does."""
+    warn_if_multiprocess()
+    return prometheus_client.make_asgi_app(registry, disable_compression)
+
+
+def start_http_server(
+    port: int,
+    addr: str = "0.0.0.0",
+    registry: Collector = REGISTRY,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    client_cafile: str | None = None,
+    client_capath: str | None = None,
+    protocol: int = ssl.PROTOCOL_TLS_SERVER,
+    client_auth_required: bool = False,
+) -> tuple[Any, threading.Thread]:
+    """prometheus_client's metrics server in a daemon thread, negotiating as `make_wsgi_app`.
+
+    Returns the server and its thread (``server.shutdown()`` stops it).
+    """
+    warn_if_multiprocess()
+    return prometheus_client.start_http_server(
+        port,
+        addr,
+        registry,
+        certfile=certfile,
+        keyfile=keyfile,
+        client_cafile=client_cafile,
+        client_capath=client_capath,
+        protocol=protocol,
+        client_auth_required=client_auth_required,
+    )
