@@ -57,16 +57,20 @@ def main() -> int:
     assert request_trace is not None
     print(
         f"\n# Every record inside the request carries trace_id {request_trace.trace_id};\n"
-        f"# the SDK recorded {len(spans.get_finished_spans())} spans for it:",
+        f"# the SDK recorded {len(spans.get_finished_spans())} spans for it, and the records\n"
+        "# at INFO and above became events on the span they were logged in:",
         file=sys.stderr,
     )
     for span in spans.get_finished_spans():
         context = span.get_span_context()
         assert context is not None
-        print(
-            json.dumps({"span": span.name, "span_id": f"{context.span_id:016x}"}),
-            file=sys.stderr,
-        )
+        summary = {
+            "span": span.name,
+            "span_id": f"{context.span_id:016x}",
+            "status": span.status.status_code.name,
+            "events": [event.name for event in span.events],
+        }
+        print(json.dumps(summary), file=sys.stderr)
     return 0
 
 
