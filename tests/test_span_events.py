@@ -741,3 +741,19 @@ def test_any_fields_become_valid_attributes(fields: dict[str, Any], message: str
     assert all(valid_attribute(value) for value in event.attributes.values())
     assert len(event.name) <= LIMIT
     assert tracelog._errors.error_counts() == errors_before
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_only_records_configure_writes_become_events(library, configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """span_events below level: records under level are neither written nor events."""
+    out = configured(level="INFO", span_events="DEBUG")
+    tracer_, exporter = tracer
+    other = loguru.logger.add(lambda message: None, level="DEBUG")  # a sink that takes DEBUG
+    try:
+        with tracer_.start_as_current_span("levels"):
+            emit(library, "debug", "not written")
+            emit(library, "info", "written")
+    finally:
+        loguru.logger.remove(other)
+    assert [event.name for event in events_of(exporter, "levels")] == ["written"]
+    assert [record["message"] for record in out.records()] == ["written"]

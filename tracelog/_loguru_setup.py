@@ -12,7 +12,7 @@ from tracelog import _errors
 from tracelog._events import SpanEvents
 from tracelog._output import Output
 from tracelog._render import Renderer
-from tracelog.loguru import Patcher, _Format, install_patcher, uninstall_patcher
+from tracelog.loguru import _Format, install_patcher, span_event, uninstall_patcher
 
 __all__ = ["Installation"]
 
@@ -24,25 +24,32 @@ class _Writer(_Format):
     means nothing loguru does afterwards for this handler can lose the line:
     its own exception formatting (which fails on very long exception chains)
     or ``opt(raw=True)``, which would bypass a format. The sink then has
-    nothing left to do.
+    nothing left to do. With a span-event bridge, the record then becomes an
+    event too (loguru calls formats in the thread that logs).
     """
 
-    def __init__(self, renderer: Renderer, output: Output) -> None:
+    def __init__(self, renderer: Renderer, output: Output, events: SpanEvents | None) -> None:
         super().__init__(renderer)
-        self._target = (renderer, output)
+        self._target = (renderer, output, events)
 
-    def retarget(self, renderer: Renderer, output: Output) -> None:
-        """Switch to another renderer and output at once."""
-        self._target = (renderer, output)
+    def retarget(self, renderer: Renderer, output: Output, events: SpanEvents | None) -> None:
+        """Switch to another renderer, output and bridge at once."""
+        self._target = (renderer, output, events)
 
     def __call__(self, record: Any) -> str:
-        renderer, output = self._target
+        renderer, output, events = self._target
         try:
             line = self._render(record, renderer)
         except Exception as exc:
             _errors.report("could not render a loguru record", exc)
             line = self._fallback(record, exc, renderer)
         output.write(line + "\n")
+        if events is not None:
+            try:
+                if record["level"].no >= events.level:
+                    span_event(events, record)
+            except Exception as exc:
+                _errors.report("could not add a span event", exc)
         return ""
 
     @staticmethod
@@ -64,7 +71,6 @@ class Installation:
         self._writer: _Writer | None = None
         self._own_patcher = False
         self._removed_default = False
-        self._patcher: Patcher | None = None
 
     def apply(
         self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
@@ -73,22 +79,18 @@ class Installation:
         logger = loguru.logger
         if self._handler_id is None:
             self._own_patcher = install_patcher(logger)
-            installed = getattr(getattr(logger, "_core", None), "patcher", None)
-            self._patcher = installed if isinstance(installed, Patcher) else None
             if _default_handler_id is not None:
                 # loguru's own stderr handler would write every record twice.
                 with contextlib.suppress(ValueError):  # the application removed it already
                     logger.remove(_default_handler_id)
                     self._removed_default = True
                 _default_handler_id = None
-        if self._patcher is not None:
-            self._patcher.events = events
         if self._writer is not None and self._level == level:
-            self._writer.retarget(renderer, output)
+            self._writer.retarget(renderer, output, events)
             return
         # A new level needs a new handler: add it before removing the old one,
         # so a record logged meanwhile may be written twice but never lost.
-        writer = _Writer(renderer, output)
+        writer = _Writer(renderer, output, events)
         handler_id = logger.add(
             writer.sink,
             level=level,
@@ -109,9 +111,6 @@ class Installation:
         if self._handler_id is not None:
             with contextlib.suppress(ValueError):  # the application removed it already
                 logger.remove(self._handler_id)
-        if self._patcher is not None:
-            self._patcher.events = None
-            self._patcher = None
         if self._own_patcher:
             uninstall_patcher(logger)
         if self._removed_default:

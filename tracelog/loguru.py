@@ -75,22 +75,17 @@ class Patcher:
         previous: the patcher to run first, if any.
     """
 
-    __slots__ = ("enabled", "events", "previous")
+    __slots__ = ("enabled", "previous")
 
     def __init__(self, previous: Callable[[Any], None] | None = None) -> None:
         self.previous = previous
         self.enabled = True
-        # configure()'s span-event bridge, when it is on.
-        self.events: SpanEvents | None = None
 
     def __call__(self, record: Any) -> None:
         if self.previous is not None:
             self.previous(record)
         if self.enabled:
             patcher(record)
-            events = self.events
-            if events is not None and record["level"].no >= events.level:
-                span_event(events, record)
 
 
 def install_patcher(logger: Any = None) -> bool:
