@@ -232,6 +232,9 @@ def test_structlog_async_methods(configured, tracer) -> None:  # type: ignore[no
     (event,) = events_of(exporter, "async")
     assert event.name == "awaited"
     assert event.attributes["n"] == 1
+    # Read in the caller before the hand-off: the coroutine that logged.
+    assert event.attributes["code.function.name"] == "main"
+    assert event.attributes["code.file.path"] == __file__
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -757,3 +760,133 @@ def test_only_records_configure_writes_become_events(library, configured, tracer
         loguru.logger.remove(other)
     assert [event.name for event in events_of(exporter, "levels")] == ["written"]
     assert [record["message"] for record in out.records()] == ["written"]
+
+
+def test_a_value_that_logs_while_the_sdk_holds_the_span_lock(configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """The SDK holds a span lock while it turns a value to text: logging there never hangs."""
+    out = configured()
+    tracer_, exporter = tracer
+    log = logging.getLogger("app")
+
+    class Chatty:
+        def __str__(self) -> str:
+            log.info("rendering")
+            try:
+                raise Boom("inside")
+            except Boom:
+                log.exception("failed while rendering")
+            return "chatty"
+
+    def work() -> None:
+        with tracer_.start_as_current_span("locked") as span:
+            span.set_attribute("value", Chatty())  # type: ignore[arg-type]
+            log.info("after")
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "deadlocked"
+    messages = [record["message"] for record in out.records()]
+    assert messages[-1] == "after"
+    assert "rendering" in messages
+    assert [event.name for event in events_of(exporter, "locked")][-1] == "after"
+
+
+def test_keys_are_never_cut(configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """A short value limit cuts values only: keys keep their words, so redaction holds."""
+    configured(attribute_value_length=8)
+    tracer_, exporter = tracer
+    with tracer_.start_as_current_span("short"):
+        logging.getLogger("app").info(
+            "login",
+            extra={"db_password": "hunter2", "user_id_primary": 1, "user_id_secondary": 2},
+        )
+    (event,) = events_of(exporter, "short")
+    assert event.attributes["db_password"] == "[REDACTED]"
+    assert event.attributes["user_id_primary"] == 1
+    assert event.attributes["user_id_secondary"] == 2
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_empty_keys_are_left_out(library, configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """OpenTelemetry has no empty attribute key: such a field is left out of the event."""
+    out = configured()
+    tracer_, exporter = tracer
+    with tracer_.start_as_current_span("empty"):
+        emit(library, "info", "odd", **{"": "x", "kept": 1})
+    (event,) = events_of(exporter, "empty")
+    assert "" not in event.attributes
+    assert event.attributes["kept"] == 1
+    assert out.records()[0][""] == "x"
+
+
+@pytest.mark.parametrize("renderer", ["format_exc_info", "dict_tracebacks"])
+def test_structlog_exception_rendered_before_the_adder(renderer, tracer, captured) -> None:  # type: ignore[no-untyped-def]
+    """A chain that renders exc_info before add_span_event still gives an exception event."""
+    tracer_, exporter = tracer
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            getattr(structlog.processors, renderer),
+            tracelog.structlog.add_span_event,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(captured.stream),
+    )
+    with tracer_.start_as_current_span("rendered"):
+        try:
+            raise Boom("card declined")
+        except Boom:
+            structlog.get_logger().exception("payment failed")
+    (event,) = events_of(exporter, "rendered")
+    assert event.name == "exception"
+    # format_exc_info's text names the type fully; dict_tracebacks only by its name.
+    qualified = renderer == "format_exc_info"
+    assert event.attributes["exception.type"] == (f"{__name__}.Boom" if qualified else "Boom")
+    assert event.attributes["exception.message"] == "card declined"
+    assert "card declined" in event.attributes["exception.stacktrace"]
+    assert event.attributes["log.record.body"] == "payment failed"
+    assert span_named(exporter, "rendered").status.status_code is StatusCode.ERROR
+
+
+def test_smaller_sdk_limits_apply_without_warnings(configured) -> None:  # type: ignore[no-untyped-def]
+    """The span's own limits win, silently, keeping the record's attributes before extras."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    out = configured()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        span_limits=SpanLimits(max_event_attributes=6, max_attribute_length=16)
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("limits").start_as_current_span("limited"):
+        try:
+            raise Boom("m" * 100)
+        except Boom:
+            logging.getLogger("app").exception("failed", extra={"user": "u" * 100, "n": 7})
+    (event,) = events_of(exporter, "limited")
+    assert list(event.attributes) == [
+        "exception.type",
+        "exception.message",
+        "exception.stacktrace",
+        "log.record.body",
+        "log.severity_text",
+        "log.severity_number",
+    ]
+    assert event.attributes["exception.message"] == "m" * 16
+    assert event.dropped_attributes == 6
+    assert [record["level"] for record in out.records()] == ["error"]  # no SDK warnings
+
+
+def test_error_status_does_not_depend_on_the_event_level(configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """span_events above ERROR: no event for an ERROR record, but its exception sets the status."""
+    configured(span_events="CRITICAL")
+    tracer_, exporter = tracer
+    with tracer_.start_as_current_span("status"):
+        try:
+            raise Boom("x")
+        except Boom:
+            logging.getLogger("app").exception("failed")
+    span = span_named(exporter, "status")
+    assert span.events == ()
+    assert span.status.status_code is StatusCode.ERROR

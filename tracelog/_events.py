@@ -26,11 +26,13 @@ and any event beyond the span's attribute limits, goes through the public
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Status, StatusCode
 
 from tracelog import _errors
@@ -45,6 +47,7 @@ __all__ = ["DEFAULT_VALUE_LENGTH", "SpanEvents", "value_length"]
 DEFAULT_VALUE_LENGTH = 4096
 """Attribute values (and event names) longer than this are cut, by default."""
 
+_ERROR = 40
 _MAX_INT = 2**63 - 1
 _MIN_INT = -(2**63)
 _PRIMITIVES = (str, bool, int, float)
@@ -105,7 +108,16 @@ class SpanEvents:
             or above that carries an exception.
     """
 
-    __slots__ = ("_json", "_keys", "_redactor", "_sites", "error_status", "length", "level")
+    __slots__ = (
+        "_json",
+        "_keys",
+        "_redactor",
+        "_sites",
+        "error_status",
+        "gate",
+        "length",
+        "level",
+    )
 
     def __init__(
         self,
@@ -118,6 +130,8 @@ class SpanEvents:
         self.level = level_number(level, option="span_events")
         self.length = value_length(attribute_value_length)
         self.error_status = bool(error_status)
+        # Records from this level up need the bridge: events, or (ERROR and up) the status.
+        self.gate = min(self.level, _ERROR) if self.error_status else self.level
         self._redactor = Redactor(redact)
         self._json = JsonEncoder()
         self._sites: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -141,12 +155,18 @@ class SpanEvents:
     ) -> None:
         """Add one record to *span* as an event, if it is still recording.
 
-        The caller has checked the level and that *span* is the one whose IDs
-        (*trace*) were stamped on the record. Keys of *extras* in *skip* are
-        not attributes.
+        The caller has checked the level against `gate` and that *span* is
+        the one whose IDs (*trace*) were stamped on the record. A record
+        below `level` only sets the status (with *error_status*, at ERROR
+        and up, with an exception). Keys of *extras* in *skip* are not
+        attributes.
         """
         try:
             if not span.is_recording():
+                return
+            if levelno < self.level:
+                if exception is not None and self.error_status and levelno >= _ERROR:
+                    _set_error(span, self._description(exception))
                 return
             attributes = self._extras(extras, trace, skip) if extras else {}
             # The log and code attributes repeat for every record of a call site.
@@ -169,11 +189,15 @@ class SpanEvents:
                 if text:
                     attributes["log.record.body"] = text
             _add_event(span, name, attributes, timestamp_ns, self.length)
-            if exception is not None and self.error_status and levelno >= 40:
-                description = f"{exception.type}: {exception.message}" if exception.type else ""
-                span.set_status(Status(StatusCode.ERROR, self._text(description) or None))
+            if exception is not None and self.error_status and levelno >= _ERROR:
+                _set_error(span, self._description(exception))
         except Exception as exc:
             _errors.report("could not add a span event", exc)
+
+    def _description(self, exception: ExceptionFields) -> str | None:
+        if not exception.type:
+            return None
+        return self._text(f"{exception.type}: {exception.message}")
 
     def _site(self, site: tuple[Any, ...]) -> dict[str, Any]:
         """The log and code attributes of a call site, made valid once."""
@@ -201,11 +225,7 @@ class SpanEvents:
         if len(text) > self.length:
             text = text[: self.length]
         if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-                text = text[: self.length]
+            text = _valid_utf8(text)[: self.length]
         return text
 
     def _extras(
@@ -223,6 +243,8 @@ class SpanEvents:
             if marker is not None:
                 if marker is _REDACT:
                     attributes[key] = REDACTED
+                    continue
+                if marker is _SKIP:
                     continue
                 if trace is not None:  # a key trace IDs are stamped under
                     if ids is None:
@@ -248,14 +270,18 @@ class SpanEvents:
         """An extra field's attribute key and what it is (cached for str keys).
 
         The marker is `_REDACT` for a sensitive key, `_ID` for a key trace IDs
-        are stamped under, None otherwise.
+        are stamped under, `_SKIP` for an empty key (OpenTelemetry has none),
+        None otherwise. Keys are never cut: a cut key could hide a sensitive
+        word or collide with another.
         """
         if isinstance(raw_key, (bytes, bytearray)):
-            key = self._text(bytes(raw_key).decode("utf-8", "backslashreplace"))
+            key = bytes(raw_key).decode("utf-8", "backslashreplace")
         else:
-            key = self._text(safe_str(raw_key))
+            key = _valid_utf8(_plain_str(raw_key))
         marker: object | None = None
-        if self._redactor and self._redactor.is_sensitive(key):
+        if not key:
+            marker = _SKIP
+        elif self._redactor and self._redactor.is_sensitive(key):
             marker = _REDACT
         elif key in _STANDARD_KEYS:
             key = f"extra.{key}"
@@ -302,6 +328,7 @@ class SpanEvents:
 
 _ABSENT = object()
 _REDACT = object()  # marks a sensitive key
+_SKIP = object()  # marks a key that cannot be an attribute
 _ID = object()  # marks a key a trace-ID field may be stamped under
 _MAX_SITES = 4096
 _MAX_KEYS = 8192
@@ -315,6 +342,17 @@ def _all_ids(trace: TraceContext) -> dict[str, Any]:
     for schema in _ID_SCHEMAS:
         ids.update(schema.trace_fields(trace))
     return ids
+
+
+def _valid_utf8(text: str) -> str:
+    r"""*text* with lone surrogates written as ``\udXXX`` (OTLP cannot encode them)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _plain_str(value: Any) -> str:
@@ -352,20 +390,86 @@ def _can_append(cls: type) -> bool:
     return known
 
 
+# How long to wait for a span's lock. The SDK holds it while it turns
+# attribute values into text; a value whose __str__ logs brings the bridge
+# back to the same span in the same thread, where waiting would never end.
+_LOCK_WAIT = 0.05
+# The order in which an event's attributes are kept when the span's limit on
+# their number is reached: the log record's own first, the extra fields after.
+_PRIORITY = (
+    "exception.type",
+    "exception.message",
+    "exception.stacktrace",
+    "log.record.body",
+    "log.severity_text",
+    "log.severity_number",
+    "log.logger",
+    "code.function.name",
+    "code.file.path",
+    "code.line.number",
+)
+
+
 def _add_event(
     span: Any, name: str, attributes: dict[str, Any], timestamp_ns: int | None, length: int
 ) -> None:
     cls = type(span)
-    if _direct.get(cls) or _can_append(cls):
-        limits = span._limits
-        count = limits.max_event_attributes
-        value_limit = limits.max_attribute_length
-        if (count is None or len(attributes) <= count) and (
-            value_limit is None or value_limit >= length
-        ):
-            # What Span.add_event does, minus re-validating valid attributes.
-            event = sys.modules["opentelemetry.sdk.trace"].Event(name, attributes, timestamp_ns)
-            span._add_event(event)
-            return
-    # The public API applies the span's own limits (and counts what it drops).
-    span.add_event(name, attributes, timestamp_ns)
+    if not (_direct.get(cls) or _can_append(cls)):
+        # Another implementation: its add_event applies its own rules.
+        span.add_event(name, attributes, timestamp_ns)
+        return
+    sdk = sys.modules["opentelemetry.sdk.trace"]
+    try:
+        limits, lock = span._limits, span._lock
+    except AttributeError:  # not the SDK span this was written for: the public API
+        _direct[cls] = False
+        span.add_event(name, attributes, timestamp_ns)
+        return
+    # What Span.add_event does, minus re-validating valid attributes, and
+    # within the span's limits without a warning per value cut or dropped.
+    event = sdk.Event(name, _within(attributes, limits, length), timestamp_ns)
+    if not lock.acquire(timeout=_LOCK_WAIT):
+        _errors.report("a span event was dropped: its span stayed locked (a value logged?)")
+        return
+    try:
+        if span._end_time is None:
+            span._events.append(event)
+    finally:
+        lock.release()
+
+
+def _set_error(span: Any, description: str | None) -> None:
+    """Set *span*'s status to ERROR, never waiting for ever on an SDK span's lock."""
+    if _direct.get(type(span)):
+        lock = getattr(span, "_lock", None)
+        if lock is not None:
+            if not lock.acquire(timeout=_LOCK_WAIT):
+                _errors.report("a span status was not set: its span stayed locked")
+                return
+            lock.release()
+    span.set_status(Status(StatusCode.ERROR, description))
+
+
+def _within(attributes: dict[str, Any], limits: Any, length: int) -> Mapping[str, Any]:
+    """*attributes* within a span's limits: values cut shorter, the least important dropped."""
+    value_limit = limits.max_attribute_length
+    if value_limit is not None and value_limit < length:
+        attributes = {key: _cut(value, value_limit) for key, value in attributes.items()}
+    count = limits.max_event_attributes
+    if count is None or len(attributes) <= count:
+        return attributes
+    ordered = {key: attributes[key] for key in _PRIORITY if key in attributes}
+    ordered.update(attributes)
+    kept = dict(itertools.islice(ordered.items(), max(count, 0)))
+    # BoundedAttributes carries the count of what was dropped to exporters.
+    bounded = BoundedAttributes(count, kept, immutable=True)
+    bounded.dropped = len(attributes) - len(kept)
+    return bounded
+
+
+def _cut(value: Any, limit: int) -> Any:
+    if type(value) is str:
+        return value[:limit]
+    if type(value) is tuple and value and type(value[0]) is str:
+        return tuple(item[:limit] for item in value)
+    return value

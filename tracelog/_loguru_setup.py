@@ -46,7 +46,7 @@ class _Writer(_Format):
         output.write(line + "\n")
         if events is not None:
             try:
-                if record["level"].no >= events.level:
+                if record["level"].no >= events.gate:
                     span_event(events, record)
             except Exception as exc:
                 _errors.report("could not add a span event", exc)

@@ -69,7 +69,7 @@ class OutputHandler(logging.Handler):
             line = safe_str(getattr(record, "msg", ""))
         output.write(line + "\n")
         events = self.events
-        if events is not None and record.levelno >= events.level:
+        if events is not None and record.levelno >= events.gate:
             span_event(events, record)
 
 

@@ -20,9 +20,11 @@ from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._render import ERROR_KEY, Renderer
 from tracelog.structlog import (
+    SITE,
     SpanEventAdder,
     _caller_module,
     _caller_stack,
+    _first_app_frame,
     _RendererProcessor,
 )
 
@@ -92,11 +94,18 @@ _NUMBERED[50] = "critical"
 
 
 def _in_caller(kw: dict[str, Any]) -> None:
-    """Resolve what must be read in the calling thread before an async hand-off."""
+    """Resolve what must be read in the calling thread before an async hand-off.
+
+    That is the exception being handled, the stack, and the caller's code
+    location for a span event (the thread structlog hands off to has none).
+    """
     if kw.get("exc_info") is True:
         kw["exc_info"] = sys.exc_info()
     if kw.get("stack_info") is True:
         kw["stack_info"] = _caller_stack()
+    frame = _first_app_frame()
+    if frame is not None:
+        kw[SITE] = (frame.f_code.co_name, frame.f_code.co_filename, frame.f_lineno)
 
 
 def _bound_logger_class(level: int) -> type[Any]:

@@ -157,7 +157,7 @@ class SpanEventPatcher:
         if self.previous is not None:
             self.previous(record)
         events = self.events
-        if record["level"].no >= events.level:
+        if record["level"].no >= events.gate:
             span_event(events, record)
 
 

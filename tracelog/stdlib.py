@@ -489,7 +489,7 @@ class SpanEventFilter(logging.Filter):
         )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= self.events.level:
+        if record.levelno >= self.events.gate:
             span_event(self.events, record)
         return True
 

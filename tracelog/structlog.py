@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from types import CodeType, FrameType
 from typing import Any
 
@@ -99,7 +99,10 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
 # A number under "timestamp" is taken as the record's time if it reads as Unix
 # seconds between 1970 and 5138; anything else stays an ordinary field.
 _LATEST_SECONDS = 1e11
-_META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args"})
+# Where configure()'s async methods were called: (function, file, line), read
+# in the caller before structlog hands the event to a thread.
+SITE = "_tracelog_site"
+_META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args", SITE})
 _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
 
 
@@ -179,9 +182,9 @@ class SpanEventAdder:
         events = self.events
         record = event_dict.get("_record")
         if record is None:
-            if _METHOD_NUMBERS.get(method_name, 20) >= events.level:
+            if _METHOD_NUMBERS.get(method_name, 20) >= events.gate:
                 self._native(events, logger, method_name, event_dict)
-        elif event_dict.get("_from_structlog") is False and record.levelno >= events.level:
+        elif event_dict.get("_from_structlog") is False and record.levelno >= events.gate:
             span_event(events, record)
         return event_dict
 
@@ -196,20 +199,30 @@ class SpanEventAdder:
             span = _context.current_span() if trace is not None else None
             if span is None:
                 return
-            exception = exception_from(ed["exc_info"]) if "exc_info" in ed else None
-            # The application's frame: up from structlog's, past structlog and tracelog.
-            frame: FrameType | None = sys._getframe(2)
-            own = _own_code
-            while frame is not None:
-                mine = own.get(frame.f_code)
-                if mine is None:
-                    mine = _remember_code(frame)
-                if not mine:
-                    break
-                frame = frame.f_back
-            if frame is not None and _is_executor(frame):
-                frame = None  # an async method's thread: the caller's frame is gone
-            code = None if frame is None else frame.f_code
+            if "exc_info" in ed:
+                exception = exception_from(ed["exc_info"])
+            elif self._conventions and "exception" in ed:
+                exception = _rendered_exception(ed["exception"])  # format_exc_info ran first
+            else:
+                exception = None
+            site = ed.get(SITE)
+            if type(site) is tuple and len(site) == 3:
+                function, path, line = site
+            else:
+                function = path = line = None
+                # The application's frame: up from structlog's, past structlog and tracelog.
+                frame: FrameType | None = sys._getframe(2)
+                own = _own_code
+                while frame is not None:
+                    mine = own.get(frame.f_code)
+                    if mine is None:
+                        mine = _remember_code(frame)
+                    if not mine:
+                        break
+                    frame = frame.f_back
+                if frame is not None and not _is_executor(frame):
+                    code = frame.f_code
+                    function, path, line = code.co_name, code.co_filename, frame.f_lineno
             levelno = _METHOD_NUMBERS.get(method_name, 20)
             events.add(
                 span,
@@ -218,9 +231,9 @@ class SpanEventAdder:
                 levelno,
                 _LEVEL_ALIASES.get(method_name, method_name).upper(),
                 name if isinstance(name, str) else None,
-                None if code is None else code.co_name,
-                None if code is None else code.co_filename,
-                None if frame is None else frame.f_lineno,
+                function,
+                path,
+                line,
                 ed,
                 exception,
                 None,
@@ -244,6 +257,25 @@ def add_span_event(logger: Any, method_name: str, event_dict: EventDict) -> Even
     if adder is None:
         adder = _default_adder = SpanEventAdder()
     return adder(logger, method_name, event_dict)
+
+
+def _rendered_exception(value: Any) -> ExceptionFields | None:
+    """Exception fields from what format_exc_info or dict_tracebacks left in ``exception``."""
+    if isinstance(value, str) and value:
+        # A formatted traceback ends "module.Type: message" (see traceback).
+        final = value.rstrip("\n").rpartition("\n")[2]
+        kind, colon, message = final.partition(": ")
+        if not colon or " " in kind:
+            kind, message = final.rstrip(":"), ""
+        return ExceptionFields(type=kind, message=message, stacktrace=value)
+    if isinstance(value, list) and value and isinstance(value[-1], Mapping):
+        raised = value[-1]  # dict_tracebacks: the chain, the raised exception last
+        return ExceptionFields(
+            type=safe_str(raised.get("exc_type", "")),
+            message=safe_str(raised.get("exc_value", "")),
+            stacktrace=safe_str(value),
+        )
+    return None
 
 
 def _is_executor(frame: FrameType) -> bool:
@@ -287,6 +319,7 @@ class _RendererProcessor:
             )
 
     def _render(self, logger: Any, method_name: str, ed: EventDict) -> str:
+        ed.pop(SITE, None)
         event = ed.pop("event", "")
         message = event if type(event) is str else safe_str(event)
         record = ed.pop("_record", None)
