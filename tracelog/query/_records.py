@@ -1,0 +1,214 @@
+"""Candidate lines to records: parse, check the trace field exactly, read the common fields.
+
+Every field profile tracelog writes (see ``tracelog._fields.PROFILES``) is read,
+dotted keys and nested objects alike, plus OpenTelemetry's legacy
+``otelTraceID``/``otelSpanID`` names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from tracelog.query._ids import TraceId
+
+try:
+    import orjson
+except ImportError:  # orjson is optional: the standard library parses the same records
+    orjson = None  # type: ignore[assignment]
+
+__all__ = [
+    "DamagedLine",
+    "field",
+    "level_number",
+    "parse_line",
+    "record_time",
+    "trace_matches",
+]
+
+# (dotted key, nested path) per profile; the dotted form is what tracelog writes.
+TRACE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("trace_id", ()),
+    ("trace.id", ("trace", "id")),
+    ("dd.trace_id", ("dd", "trace_id")),
+    ("logging.googleapis.com/trace", ()),
+    ("otelTraceID", ()),
+)
+SPAN_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("span_id", ()),
+    ("span.id", ("span", "id")),
+    ("dd.span_id", ("dd", "span_id")),
+    ("logging.googleapis.com/spanId", ()),
+    ("otelSpanID", ()),
+)
+TIME_FIELDS = (("timestamp", ()), ("@timestamp", ()), ("time", ()))
+LEVEL_FIELDS = (("level", ()), ("log.level", ("log", "level")), ("status", ()), ("severity", ()))
+LOGGER_FIELDS = (("logger", ()), ("log.logger", ("log", "logger")), ("logger.name", ("logger", "name")))
+SERVICE_FIELDS = (
+    ("service.name", ("service", "name")),
+    ("service", ()),
+    ("serviceContext.service", ("serviceContext", "service")),
+)
+MESSAGE_FIELDS = (("message", ()), ("msg", ()))
+
+LEVELS = {
+    "trace": 5,
+    "debug": 10,
+    "default": 10,
+    "info": 20,
+    "success": 25,
+    "notice": 25,
+    "warn": 30,
+    "warning": 30,
+    "error": 40,
+    "exception": 40,
+    "critical": 50,
+    "fatal": 50,
+    "alert": 50,
+    "emergency": 50,
+}
+
+_BOM = b"\xef\xbb\xbf"
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+class DamagedLine(Exception):
+    """A candidate line that is not one JSON object; the message says why."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_json_loads: Callable[[bytes], Any]
+if orjson is not None:
+    _json_loads = orjson.loads
+    _JSON_ERRORS: tuple[type[BaseException], ...] = (orjson.JSONDecodeError, RecursionError)
+else:  # pragma: no cover - exercised by the no-orjson test in a subprocess
+
+    def _json_loads(line: bytes) -> Any:
+        return json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
+
+    _JSON_ERRORS = (ValueError, RecursionError)
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """The JSON object on *line*.
+
+    Raises:
+        DamagedLine: the line is not valid UTF-8 JSON holding one object.
+    """
+    if line.startswith(_BOM):
+        raise DamagedLine("starts with a byte-order mark")
+    try:
+        record = _json_loads(line)
+    except _JSON_ERRORS as error:
+        reason = str(error) if not isinstance(error, RecursionError) else "nested too deeply"
+        raise DamagedLine(f"not valid JSON ({reason[:120]})") from None
+    except ValueError as error:  # huge integers and the like, from either parser
+        raise DamagedLine(f"not valid JSON ({str(error)[:120]})") from None
+    if not isinstance(record, dict):
+        raise DamagedLine(f"a JSON {type(record).__name__}, not an object")
+    return record
+
+
+def field(record: dict[str, Any], names: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    """The first of *names* present in *record*, dotted key or nested path; None if none."""
+    for dotted, path in names:
+        value = record.get(dotted)
+        if value is not None:
+            return value
+        if path:
+            node: Any = record
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+                if node is None:
+                    break
+            if node is not None:
+                return node
+    return None
+
+
+def _normal_id(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        return None
+    # GCP: projects/PROJECT/traces/TRACE_ID
+    return value.rsplit("/", 1)[-1].strip().lower()
+
+
+def trace_matches(record: dict[str, Any], trace: TraceId) -> bool:
+    """Whether a trace-ID field of *record* holds *trace* (hex in any case, or Datadog's decimal)."""
+    for dotted, path in TRACE_FIELDS:
+        value = _normal_id(field(record, ((dotted, path),)))
+        if value is None:
+            continue
+        if value == trace.hex or (dotted == "dd.trace_id" and value == trace.datadog):
+            return True
+    return False
+
+
+def span_matches(record: dict[str, Any], span: str) -> bool:
+    """Whether a span-ID field of *record* holds *span* (16 lowercase hex digits)."""
+    decimal = str(int(span, 16))
+    for dotted, path in SPAN_FIELDS:
+        value = _normal_id(field(record, ((dotted, path),)))
+        if value is not None and value in (span, decimal):
+            return True
+    return False
+
+
+def span_of(record: dict[str, Any]) -> str | None:
+    """The record's span ID as written (lowercased), or None."""
+    return _normal_id(field(record, SPAN_FIELDS))
+
+
+def level_name(record: dict[str, Any]) -> str:
+    """The record's level, lowercase (``""`` when it has none)."""
+    value = field(record, LEVEL_FIELDS)
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}.get(
+            value, str(value)
+        )
+    return ""
+
+
+def level_number(name: str) -> int | None:
+    """The severity of a level name (stdlib numbers), None when unknown."""
+    if name.isdigit():
+        return int(name)
+    return LEVELS.get(name.lower())
+
+
+def record_time(record: dict[str, Any]) -> float | None:
+    """Seconds since the epoch from the record's timestamp, None when missing or unreadable.
+
+    RFC 3339 / ISO 8601 text (a time without zone is taken as UTC; digits past
+    the microsecond are dropped) or a number of seconds (milli-, micro- or
+    nanoseconds when it is too large to be seconds).
+    """
+    value = field(record, TIME_FIELDS)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+        while abs(number) > 1e11:  # ms, us or ns since the epoch
+            number /= 1000
+        return number if number == number else None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
