@@ -58,7 +58,7 @@ class _Progress:
 def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from tracelog._console import escape_terminal, use_colour
     from tracelog.query import discover, level_number, parse_span, parse_trace, search
-    from tracelog.query._pretty import json_line, render, summary
+    from tracelog.query._json_lines import json_line
 
     def fail(message: str) -> int:
         stderr.write(f"tracelog query: error: {message}\n")
@@ -127,6 +127,8 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             else:
                 stdout.write(line.decode("utf-8"))
     else:
+        from tracelog.query._pretty import render, summary
+
         colour = use_colour(_isatty(stdout))
         for text in render(result.matches, colour=colour):
             stdout.write(text + "\n")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
-from dataclasses import dataclass
-
-from tracelog._context import parse_traceparent
+from typing import NamedTuple
 
 __all__ = ["TraceId", "parse_span", "parse_trace"]
 
@@ -16,8 +13,7 @@ _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 _EMBEDDED = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
 
 
-@dataclass(frozen=True, slots=True)
-class TraceId:
+class TraceId(NamedTuple):
     """A trace ID and the ways tracelog's field profiles write it.
 
     Attributes:
@@ -51,9 +47,13 @@ def parse_trace(text: str) -> TraceId:
     value = text.strip()
     if _HEX32.fullmatch(value):
         return _make(value)
+    from tracelog._context import parse_traceparent  # imports OpenTelemetry: only when needed
+
     context = parse_traceparent(value)
     if context is not None:
         return _make(context.trace_id)
+    import urllib.parse
+
     parts = urllib.parse.urlsplit(value)
     if parts.scheme and (parts.netloc or parts.path):
         # Grafana and Tempo links carry the ID in the path, the query or a

@@ -16,7 +16,7 @@ from tracelog._json import JsonEncoder
 from tracelog.query import _records
 from tracelog.query._search import Match, Result
 
-__all__ = ["json_line", "render", "summary"]
+__all__ = ["render", "summary"]
 
 _RESET = "\x1b[0m"
 _DIM = "\x1b[2m"
@@ -52,21 +52,6 @@ _HIDDEN = {dotted for dotted, _ in _SHOWN} | {
 _BLOCKS = ("exception.stacktrace", "error.stack_trace", "error.stack", "stack_trace", "stack_info")
 _BARE = re.compile(r"[^\s\"'=\\]+")
 _MAX_DEPTH = 6
-# Characters JSON may hold raw inside strings that a terminal would act on.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def json_line(match: Match) -> bytes:
-    """The record's line as read, with the few characters a terminal would obey escaped.
-
-    They can only stand inside JSON strings, where ``\\uXXXX`` means the same
-    character, so the line stays the same JSON value.
-    """
-    line = match.line.rstrip(b"\r")
-    if line.isascii() and b"\x7f" not in line:
-        return line
-    text = line.decode("utf-8")
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text).encode("utf-8")
 
 
 def _span_depths(matches: list[Match]) -> dict[str, int]:

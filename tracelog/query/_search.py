@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracelog.query import _records
 from tracelog.query._ids import TraceId
@@ -18,8 +17,7 @@ __all__ = ["Damage", "Match", "Result", "search"]
 SHOWN_DAMAGE = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """One record of the trace.
 
     Attributes:
@@ -33,18 +31,16 @@ class Match:
     line: bytes
     time: float | None
     source: str
-    sort_key: tuple[float, int, int] = field(repr=False, compare=False)
+    sort_key: tuple[float, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Damage:
+class Damage(NamedTuple):
     """A line that mentions the trace but could not be read; *where* is ``path:line``."""
 
     where: str
     reason: str
 
 
-@dataclass
 class Result:
     """What a query found.
 
@@ -56,11 +52,14 @@ class Result:
         sources: how many files (or streams) were read.
     """
 
-    matches: list[Match] = field(default_factory=list)
-    damaged: int = 0
-    damage: list[Damage] = field(default_factory=list)
-    mentions: int = 0
-    sources: int = 0
+    __slots__ = ("damage", "damaged", "matches", "mentions", "sources")
+
+    def __init__(self, *, sources: int = 0) -> None:
+        self.matches: list[Match] = []
+        self.damaged = 0
+        self.damage: list[Damage] = []
+        self.mentions = 0
+        self.sources = sources
 
 
 class _LineNumbers:

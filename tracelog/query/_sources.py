@@ -22,7 +22,7 @@ import stat
 import sys
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tracelog.query._scan import CHUNK, LineSink, scan_mapped, scan_stream
 
@@ -32,8 +32,7 @@ _LOG_NAME = re.compile(r"\.(?:jsonl|ndjson|json|log)(?:\.\d+|-\d{8,10})?(?:\.gz)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """One thing to read: a path (``"-"`` for stdin), its kind and its size when listed."""
 
     path: str
