@@ -76,7 +76,7 @@ class ConsoleRenderer:
             profile.exception_stacktrace,
             profile.stack,
         )
-        from tracelog._json import JsonEncoder
+        from tracelog._json import JsonEncoder  # noqa: PLC0415 - keeps escape_terminal light
 
         self._encoder = JsonEncoder()
 

@@ -43,9 +43,7 @@ class _Progress:
         self._last = now
         fraction = min(done / self._total, 1.0)
         bar = "#" * int(fraction * 30)
-        self._stream.write(
-            f"\r[{bar:<30}] {fraction:4.0%} {done >> 20}/{self._total >> 20} MiB"
-        )
+        self._stream.write(f"\r[{bar:<30}] {fraction:4.0%} {done >> 20}/{self._total >> 20} MiB")
         self._stream.flush()
         self._shown = True
 
@@ -187,7 +185,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(
-    argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
 ) -> int:
     """Run the command line; return the exit status (2 for usage errors, as argparse does)."""
     out = stdout if stdout is not None else sys.stdout

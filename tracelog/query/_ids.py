@@ -47,12 +47,13 @@ def parse_trace(text: str) -> TraceId:
     value = text.strip()
     if _HEX32.fullmatch(value):
         return _make(value)
-    from tracelog._context import parse_traceparent  # imports OpenTelemetry: only when needed
+    # Imported here: OpenTelemetry's import costs the command's start-up otherwise.
+    from tracelog._context import parse_traceparent  # noqa: PLC0415
 
     context = parse_traceparent(value)
     if context is not None:
         return _make(context.trace_id)
-    import urllib.parse
+    import urllib.parse  # noqa: PLC0415 - only URLs need it
 
     parts = urllib.parse.urlsplit(value)
     if parts.scheme and (parts.netloc or parts.path):

@@ -13,7 +13,7 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e
 
 
 def json_line(match: Match) -> bytes:
-    """The record's line as read, with the few characters a terminal would obey escaped.
+    r"""The record's line as read, with the few characters a terminal would obey escaped.
 
     They can only stand inside JSON strings, where ``\\uXXXX`` means the same
     character, so the line stays the same JSON value.

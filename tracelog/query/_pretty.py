@@ -118,7 +118,7 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
         head += escape_terminal(_text(message)) if message is not None else ""
         parts.append(head)
         for key, value in record.items():
-            if key in _HIDDEN or key in _BLOCKS or isinstance(value, dict) and _is_profile(key):
+            if key in _HIDDEN or key in _BLOCKS or (isinstance(value, dict) and _is_profile(key)):
                 continue
             shown = f"{escape_terminal(key)}={_value(encoder, value)}"
             parts.append(paint(_KEY, shown))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -46,7 +47,11 @@ SPAN_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 TIME_FIELDS = (("timestamp", ()), ("@timestamp", ()), ("time", ()))
 LEVEL_FIELDS = (("level", ()), ("log.level", ("log", "level")), ("status", ()), ("severity", ()))
-LOGGER_FIELDS = (("logger", ()), ("log.logger", ("log", "logger")), ("logger.name", ("logger", "name")))
+LOGGER_FIELDS = (
+    ("logger", ()),
+    ("log.logger", ("log", "logger")),
+    ("logger.name", ("logger", "name")),
+)
 SERVICE_FIELDS = (
     ("service.name", ("service", "name")),
     ("service", ()),
@@ -144,7 +149,7 @@ def _normal_id(value: Any) -> str | None:
 
 
 def trace_matches(record: dict[str, Any], trace: TraceId) -> bool:
-    """Whether a trace-ID field of *record* holds *trace* (hex in any case, or Datadog's decimal)."""
+    """Whether a trace-ID field of *record* holds *trace* (any case; Datadog: its decimal)."""
     for dotted, path in TRACE_FIELDS:
         value = _normal_id(field(record, ((dotted, path),)))
         if value is None:
@@ -202,7 +207,7 @@ def record_time(record: dict[str, Any]) -> float | None:
         number = float(value)
         while abs(number) > 1e11:  # ms, us or ns since the epoch
             number /= 1000
-        return number if number == number else None
+        return None if math.isnan(number) else number
     if not isinstance(value, str):
         return None
     try:

@@ -1,4 +1,4 @@
-"""The byte-level scan: find the lines that mention a trace ID, at disk speed.
+r"""The byte-level scan: find the lines that mention a trace ID, at disk speed.
 
 Only lines holding one of the needles (the ID as the profiles write it) are
 handed on to be parsed, so almost all of a file is only searched, never
@@ -114,10 +114,8 @@ def scan_mapped(
         )
         try:
             begin = pos - base
-            if base + length == size:
-                end = length
-            else:
-                end = window.rfind(b"\n", begin, length) + 1
+            at_end = base + length == size
+            end = length if at_end else window.rfind(b"\n", begin, length) + 1
             if end == 0:  # no line end within a whole window: far past MAX_LINE
                 text = _searchable(window)
                 hit = bool(_hits(text, needles, begin, length))
@@ -145,9 +143,10 @@ def scan_mapped(
 def _skip_long_line(
     fd: int, size: int, pos: int, needles: tuple[bytes, ...], longest: int
 ) -> tuple[int, bool]:
-    """Read on to the end of an over-long line; return where the next line starts and
-    whether a needle appeared in what was read (reading back enough to catch one that
-    straddles the windows)."""
+    """Read on to the end of an over-long line: where the next line starts, and needle seen?
+
+    It reads back enough to catch a needle that straddles two reads.
+    """
     hit = False
     while pos < size:
         back = min(pos, longest - 1)
@@ -229,7 +228,12 @@ def scan_stream(
 
 
 def _emit(
-    buffer: bytearray, needles: tuple[bytes, ...], begin: int, end: int, line_no: int, sink: LineSink
+    buffer: bytearray,
+    needles: tuple[bytes, ...],
+    begin: int,
+    end: int,
+    line_no: int,
+    sink: LineSink,
 ) -> int:
     """Hand on the candidate lines of ``buffer[begin:end]``; return the next line's number."""
     text = _searchable(buffer)

@@ -22,7 +22,7 @@ import stat
 import sys
 import zlib
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tracelog.query._scan import CHUNK, LineSink, scan_mapped, scan_stream
 
@@ -104,10 +104,13 @@ def _walk(
                 if key not in entered:
                     entered.add(key)
                     subdirectories.append(entry.path)
-            elif stat.S_ISREG(entry_info.st_mode) and _LOG_NAME.search(entry.name):
-                if key not in seen:
-                    seen.add(key)
-                    found.append(Source(entry.path, "file", entry_info.st_size))
+            elif (
+                stat.S_ISREG(entry_info.st_mode)
+                and _LOG_NAME.search(entry.name)
+                and key not in seen
+            ):
+                seen.add(key)
+                found.append(Source(entry.path, "file", entry_info.st_size))
         pending.extend(reversed(subdirectories))
     return found
 
@@ -221,13 +224,14 @@ def _fill(read: Callable[[int], bytes], view: memoryview) -> int:
 
 def _scan_buffered(
     source: Source,
-    stream: io.BufferedReader,
+    stream: Any,
     needles: tuple[bytes, ...],
     sink: LineSink,
     progress: Callable[[int], None],
     warn: Callable[[str], None],
 ) -> None:
-    if stream.peek(2)[:2] == _GZIP_MAGIC:
+    peek = getattr(stream, "peek", None)  # a replaced sys.stdin may not have it
+    if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
         _scan_gzip(source, stream.read1, needles, sink, progress, warn)
         return
     done = 0
