@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["bench_structlog.py", "bench_stdlib.py", "bench_loguru.py"]
+BENCHMARKS = ["bench_structlog.py", "bench_stdlib.py", "bench_loguru.py", "bench_query.py"]
 
 
 def main() -> int:

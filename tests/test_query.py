@@ -55,6 +55,8 @@ def write_trace_log(tracer: Any, path: Path, fields: str) -> tuple[str, list[str
         with sdk_tracer.start_as_current_span("child"):
             emit("stdlib", "error", "child failed")
             messages.append("child failed")
+        emit("structlog", "info", "request done")
+        messages.append("request done")
     with sdk_tracer.start_as_current_span("other request"):
         emit("stdlib", "info", f"unrelated, but mentions {trace_id}", link=trace_id)
     emit("stdlib", "info", "outside any span")
