@@ -16,11 +16,6 @@ from typing import Any
 
 from tracelog.query._ids import TraceId
 
-try:
-    import orjson
-except ImportError:  # orjson is optional: the standard library parses the same records
-    orjson = None  # type: ignore[assignment]
-
 __all__ = [
     "DamagedLine",
     "field",
@@ -88,16 +83,36 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_json_loads: Callable[[bytes], Any]
-if orjson is not None:
-    _json_loads = orjson.loads
-    _JSON_ERRORS: tuple[type[BaseException], ...] = (orjson.JSONDecodeError, RecursionError)
-else:  # pragma: no cover - exercised by the no-orjson test in a subprocess
+# Candidate lines are few in a typical query, and importing orjson costs more
+# (7-16 ms) than parsing a few hundred lines with json; so json parses the
+# first ones and orjson, when installed, the rest of a big trace. json decides
+# what is damaged either way (orjson's refusals are checked again with it), so
+# a line's verdict does not depend on where it comes in the scan.
+_ORJSON_AFTER = 256
+_parsed = 0
+_fast: Callable[[bytes], Any] | None = None
 
-    def _json_loads(line: bytes) -> Any:
-        return json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
 
-    _JSON_ERRORS = (ValueError, RecursionError)
+def _load_orjson() -> Callable[[bytes], Any] | None:
+    try:
+        import orjson  # noqa: PLC0415 - see above
+    except ImportError:  # optional
+        return None
+    return orjson.loads
+
+
+def _loads(line: bytes) -> Any:
+    global _parsed, _fast
+    if _fast is not None:
+        try:
+            return _fast(line)
+        except ValueError:  # orjson.JSONDecodeError included
+            pass
+    else:
+        _parsed += 1
+        if _parsed == _ORJSON_AFTER:
+            _fast = _load_orjson()
+    return json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
 
 
 def parse_line(line: bytes) -> dict[str, Any]:
@@ -109,11 +124,10 @@ def parse_line(line: bytes) -> dict[str, Any]:
     if line.startswith(_BOM):
         raise DamagedLine("starts with a byte-order mark")
     try:
-        record = _json_loads(line)
-    except _JSON_ERRORS as error:
-        reason = str(error) if not isinstance(error, RecursionError) else "nested too deeply"
-        raise DamagedLine(f"not valid JSON ({reason[:120]})") from None
-    except ValueError as error:  # huge integers and the like, from either parser
+        record = _loads(line)
+    except RecursionError:
+        raise DamagedLine("not valid JSON (nested too deeply)") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError included
         raise DamagedLine(f"not valid JSON ({str(error)[:120]})") from None
     if not isinstance(record, dict):
         raise DamagedLine(f"a JSON {type(record).__name__}, not an object")

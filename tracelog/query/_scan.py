@@ -25,7 +25,7 @@ except ImportError:  # optional: Python's find does the same, slower
 
 __all__ = ["MAX_LINE", "WINDOW", "LineSink", "scan_mapped", "scan_stream"]
 
-WINDOW = 16 << 20  # bytes mapped at a time
+WINDOW = 32 << 20  # bytes mapped at a time
 CHUNK = 4 << 20  # bytes read at a time from a stream
 BLOCK = 256 << 10  # searched for every needle while it is in the CPU cache
 MAX_LINE = 8 << 20  # longer candidate lines are skipped and counted: bounded memory
