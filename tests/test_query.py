@@ -505,3 +505,57 @@ def test_mapped_scan_matches_the_stream_scan(
         _scan.scan_stream(stream.readinto, needles, streamed, lambda: None)
     assert mapped.found == streamed.found
     assert len(mapped.found) == len([n for n in range(3000) if n % 97 == 0])
+
+
+def test_verdicts_do_not_depend_on_the_parser(tmp_path: Path) -> None:
+    """Lines are judged alike before and after orjson takes over from json (past 256 lines)."""
+    # NaN is damage; a lone-surrogate escape is valid JSON (orjson refuses it, json does not).
+    surrogate = f'{{"trace_id": "{ID}", "message": "lone \\udc80"}}\n'
+    nan = f'{{"trace_id": "{ID}", "n": NaN}}\n'
+    body = line(trace_id=ID, message="x") * 300 + surrogate + nan
+    path = tmp_path / "many.log"
+    path.write_text(surrogate + nan + body)
+    status, out, err = run("query", ID, str(path), "--format", "json")
+    assert status == 0
+    messages = [r["message"] for r in records(out)]
+    assert messages.count("lone \udc80") == 2
+    assert len(messages) == 302
+    assert err.count("skipped a line that mentions the trace: not valid JSON") == 2
+
+
+def test_works_without_stringzilla(tmp_path: Path) -> None:
+    """Without the `query` extra, Python's own search finds the same lines."""
+    path = tmp_path / "a.log"
+    path.write_text(line(trace_id=OTHER, message="no") + line(trace_id=ID, message="yes"))
+    code = (
+        "import sys; sys.modules['stringzilla'] = None\n"
+        "from tracelog.cli import main\n"
+        "from tracelog.query import _scan\n"
+        "assert not _scan.FAST_SEARCH\n"
+        f"sys.exit(main(['query', '{ID}', {str(path)!r}, '--format', 'json']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert [r["message"] for r in records(result.stdout)] == ["yes"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress bar is drawn (then cleared) on a terminal stderr, never on a pipe."""
+    from tracelog import cli
+
+    monkeypatch.setattr(cli._Progress, "DELAY", 0.0)
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = cli._Progress(stream, 100 << 20)
+        progress(50 << 20)
+        progress.close()
+    assert "50%" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\r\x1b[K")
+    assert pipe.getvalue() == ""
