@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 import tracelog
 from tracelog.cli import main
 from tracelog.query import _scan, parse_trace
+from tracelog.query._sources import RECENT
 
 from .conftest import emit
 
@@ -40,6 +43,13 @@ def records(text: str) -> list[dict[str, Any]]:
 def line(**fields: Any) -> str:
     """One JSON log line."""
     return json.dumps(fields) + "\n"
+
+
+def age_file(path: Path, age: str) -> None:
+    """Make *path* look written long ago ("settled": memory-mapped) or just now ("fresh": read)."""
+    if age == "settled":
+        past = time.time() - 2 * RECENT
+        os.utime(path, (past, past))
 
 
 def write_trace_log(tracer: Any, path: Path, fields: str) -> tuple[str, list[str]]:
@@ -294,12 +304,14 @@ DAMAGED = {
 class TestDamage:
     """Damaged lines are skipped, counted and located; memory stays bounded."""
 
-    def test_damaged_lines_are_skipped_counted_and_located(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("age", ["fresh", "settled"])
+    def test_damaged_lines_are_skipped_counted_and_located(self, tmp_path: Path, age: str) -> None:
         """Each kind of damaged line is skipped; the first five are reported with file:line."""
         good = line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="good").encode()
         path = tmp_path / "bad.log"
         body = b"".join(damaged + b"\n" + good for damaged in DAMAGED.values())
         path.write_bytes(body + b'{"trace_id": "' + ID.encode() + b'", "mess')  # truncated
+        age_file(path, age)
         status, out, err = run("query", ID, str(path), "--format", "json")
         assert status == 0
         assert [r["message"] for r in records(out)] == ["good"] * len(DAMAGED)
@@ -320,7 +332,8 @@ class TestDamage:
         assert (status, [r["message"] for r in records(out)]) == (0, ["ok"])
         assert "tracelog: -:4: skipped a line" in err
 
-    def test_hundred_megabyte_line_in_bounded_memory(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("age", ["fresh", "settled"])
+    def test_hundred_megabyte_line_in_bounded_memory(self, tmp_path: Path, age: str) -> None:
         """A 100 MB line that mentions the ID is skipped and reported; peak RSS stays bounded."""
         path = tmp_path / "huge.log"
         with path.open("wb") as out:
@@ -329,6 +342,7 @@ class TestDamage:
                 b'{"trace_id": "' + ID.encode() + b'", "blob": "' + b"x" * (100 << 20) + b'"}\n'
             )
             out.write(line(trace_id=ID, message="after").encode())
+        age_file(path, age)
         probe = (
             "import resource, subprocess, sys\n"
             f"r = subprocess.run([sys.executable, '-m', 'tracelog', 'query', '{ID}', {str(path)!r},"
@@ -559,3 +573,34 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "50%" in terminal.getvalue()
     assert terminal.getvalue().endswith("\r\x1b[K")
     assert pipe.getvalue() == ""
+
+
+def test_a_growing_file_is_read_to_its_size_at_open(tmp_path: Path) -> None:
+    """A log appended to without pause does not keep the scan going."""
+    path = tmp_path / "live.log"
+    path.write_text(line(trace_id=ID, message="first") * 1000)
+    stop = threading.Event()
+
+    def writer() -> None:
+        with path.open("a") as out:
+            while not stop.wait(0.001):
+                out.write(line(trace_id=ID, message="later") * 100)
+                out.flush()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        result = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, str(path), "--format", "json"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert result.returncode == 0
+    found = records(result.stdout.decode())
+    assert [r["message"] for r in found[:1000]] == ["first"] * 1000
+    assert len(found) < path.read_bytes().count(b"\n")

@@ -55,7 +55,7 @@ class _Progress:
 
 def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from tracelog._console import escape_terminal, use_colour
-    from tracelog.query import discover, level_number, parse_span, parse_trace, search
+    from tracelog.query import Damage, discover, level_number, parse_span, parse_trace, search
     from tracelog.query._json_lines import json_line
 
     def fail(message: str) -> int:
@@ -97,10 +97,9 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
 
     progress = _Progress(stderr, sum(source.size for source in sources))
 
-    def report(damage: object) -> None:
+    def report(damage: Damage) -> None:
         progress.close()
-        where, reason = getattr(damage, "where", ""), getattr(damage, "reason", "")
-        warn(f"{where}: skipped a line that mentions the trace: {reason}")
+        warn(f"{damage.where}: skipped a line that mentions the trace: {damage.reason}")
 
     try:
         result = search(

@@ -52,6 +52,7 @@ _HIDDEN = {dotted for dotted, _ in _SHOWN} | {
 _BLOCKS = ("exception.stacktrace", "error.stack_trace", "error.stack", "stack_trace", "stack_info")
 _BARE = re.compile(r"[^\s\"'=\\]+")
 _MAX_DEPTH = 6
+_MAX_SPANS = 1000
 
 
 def _span_depths(matches: list[Match]) -> dict[str, int]:
@@ -70,7 +71,9 @@ def _span_depths(matches: list[Match]) -> dict[str, int]:
         edge = bounds.setdefault(span, [match.time, match.time])
         edge[0] = min(edge[0], match.time)
         edge[1] = max(edge[1], match.time)
-    depths = {}
+    depths: dict[str, int] = {}
+    if len(bounds) > _MAX_SPANS:  # quadratic below; such a trace is read flat
+        return depths
     for span, (first, last) in bounds.items():
         outer = sum(
             1

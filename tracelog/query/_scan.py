@@ -167,29 +167,34 @@ def scan_stream(
     needles: tuple[bytes, ...],
     sink: LineSink,
     progress: Callable[[], None],
+    *,
+    count_lines: bool = True,
 ) -> None:
-    """Scan a stream to its end, counting lines as it goes (for damage reports).
+    """Scan a stream to its end.
 
-    Raises whatever *readinto* raises (a truncated gzip stream: ``EOFError``)
-    after every complete line read before it has been scanned.
+    With *count_lines*, lines are numbered as they go by (for damage reports
+    on streams that cannot be read again); without, candidates carry their
+    byte offset instead, and cost no counting.
     """
     buffer = bytearray(CHUNK)
     filled = 0
+    offset = 0  # stream offset of buffer[0]
     line_no = 1  # number of the line at buffer[0]
     longest = max(map(len, needles))
     skipping = False  # discarding the rest of an over-long line
     skip_hit = False
-    skip_line = 0
+    skip_line = skip_offset = 0
     while True:
         if filled == len(buffer) and not skipping:
             if len(buffer) <= MAX_LINE:
                 buffer.extend(bytes(len(buffer)))  # a long line: room for it, up to the cap
             else:
-                skipping, skip_hit, skip_line = True, False, line_no
+                skipping, skip_hit, skip_line, skip_offset = True, False, line_no, offset
         if skipping and filled == len(buffer):
             skip_hit = skip_hit or bool(_hits(buffer, needles, 0, filled))
-            keep = longest - 1
+            keep = longest - 1  # a needle may straddle this read and the next
             buffer[:keep] = buffer[filled - keep : filled]
+            offset += filled - keep
             filled = keep
         view = memoryview(buffer)
         try:
@@ -204,48 +209,53 @@ def scan_stream(
             if stop == -1:
                 continue
             if skip_hit or _hits(buffer, needles, 0, stop):
-                sink.too_long(skip_line, 0)
+                sink.too_long(skip_line if count_lines else None, skip_offset)
             skipping = False
-            del buffer[: stop + 1]
-            buffer.extend(bytes(stop + 1))
+            buffer[: filled - stop - 1] = buffer[stop + 1 : filled]
             filled -= stop + 1
+            offset += stop + 1
             line_no += 1
         end = buffer.rfind(b"\n", 0, filled) + 1
         if end == 0:
             continue
-        line_no = _emit(buffer, needles, 0, end, line_no, sink)
+        line_no = _emit(buffer, needles, end, line_no, offset, sink, count_lines)
         buffer[: filled - end] = buffer[end:filled]
         filled -= end
+        offset += end
         if len(buffer) > CHUNK and filled < CHUNK:
             del buffer[CHUNK:]  # give a long line's room back
         progress()
     if skipping:
         if skip_hit or _hits(buffer, needles, 0, filled):
-            sink.too_long(skip_line, 0)
+            sink.too_long(skip_line if count_lines else None, skip_offset)
     elif filled:
-        _emit(buffer, needles, 0, filled, line_no, sink)
+        _emit(buffer, needles, filled, line_no, offset, sink, count_lines)
     progress()
 
 
 def _emit(
     buffer: bytearray,
     needles: tuple[bytes, ...],
-    begin: int,
     end: int,
     line_no: int,
+    offset: int,
     sink: LineSink,
+    count_lines: bool,
 ) -> int:
-    """Hand on the candidate lines of ``buffer[begin:end]``; return the next line's number."""
+    """Hand on the candidate lines of ``buffer[:end]``; return the next line's number."""
     text = _searchable(buffer)
-    counted = begin
+    counted = 0
     try:
-        for start, stop in _lines(buffer, text, needles, begin, end):
-            line_no += buffer.count(b"\n", counted, start)
-            counted = start
+        for start, stop in _lines(buffer, text, needles, 0, end):
+            number = None
+            if count_lines:
+                line_no += buffer.count(b"\n", counted, start)
+                counted = start
+                number = line_no
             if stop - start > MAX_LINE:
-                sink.too_long(line_no, 0)
+                sink.too_long(number, offset + start)
             else:
-                sink.line(bytes(buffer[start:stop]), line_no, 0)
+                sink.line(bytes(buffer[start:stop]), number, offset + start)
     finally:
         del text
-    return line_no + buffer.count(b"\n", counted, end)
+    return line_no + buffer.count(b"\n", counted, end) if count_lines else line_no

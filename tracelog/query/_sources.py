@@ -6,7 +6,9 @@
   entered once (by device and inode), so a link loop ends the walk; only
   regular files are read from a walk, so a FIFO or a device there is never opened.
 - A regular file is read up to the size it had when opened: a growing log
-  does not keep the scan going.
+  does not keep the scan going. One modified within `RECENT` seconds is
+  read, not memory-mapped (a rotation truncating it under a mapping would
+  raise SIGBUS).
 - A FIFO named on the command line is opened without blocking (no writer: it
   is empty) and read to its end, as ``cat`` would.
 - gzip is recognised by its magic bytes, whatever the name; a stream cut short
@@ -20,6 +22,7 @@ import os
 import re
 import stat
 import sys
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -30,6 +33,7 @@ __all__ = ["Source", "discover", "scan"]
 
 _LOG_NAME = re.compile(r"\.(?:jsonl|ndjson|json|log)(?:\.\d+|-\d{8,10})?(?:\.gz)?$")
 _GZIP_MAGIC = b"\x1f\x8b"
+RECENT = 60.0  # seconds: a file modified this recently may still be written or rotated
 
 
 class Source(NamedTuple):
@@ -204,12 +208,25 @@ def scan(
         if os.pread(fd, 2, 0) == _GZIP_MAGIC:
             _scan_gzip(source, _read_capped(fd, size), needles, sink, progress, warn)
             return
-        try:
-            scan_mapped(fd, size, needles, sink, progress)
-        except (OSError, ValueError):  # a file system without mmap: read it instead
-            read = _read_capped(fd, size)
-            os.lseek(fd, 0, os.SEEK_SET)
-            scan_stream(lambda view: _fill(read, view), needles, sink, lambda: None)
+        if time.time() - info.st_mtime > RECENT:
+            try:
+                scan_mapped(fd, size, needles, sink, progress)
+                return
+            except (OSError, ValueError):  # a file system without mmap: read it instead
+                pass
+        # A file written to lately is read, not mapped: if a copytruncate rotation
+        # shrank it under a mapping, touching the lost pages would kill the process.
+        read = _read_capped(fd, size)
+        done = 0
+
+        def readinto(view: memoryview) -> int:
+            nonlocal done
+            count = _fill(read, view)
+            done += count
+            return count
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        scan_stream(readinto, needles, sink, lambda: progress(done), count_lines=False)
     except OSError as error:
         warn(f"{source.path}: {error.strerror or error}; stopped reading")
     finally:
