@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import re
 import stat
@@ -208,12 +209,9 @@ def scan(
         if os.pread(fd, 2, 0) == _GZIP_MAGIC:
             _scan_gzip(source, _read_capped(fd, size), needles, sink, progress, warn)
             return
-        if time.time() - info.st_mtime > RECENT:
-            try:
-                scan_mapped(fd, size, needles, sink, progress)
-                return
-            except (OSError, ValueError):  # a file system without mmap: read it instead
-                pass
+        if time.time() - info.st_mtime > RECENT and _mappable(fd, size):
+            scan_mapped(fd, size, needles, sink, progress)
+            return
         # A file written to lately is read, not mapped: if a copytruncate rotation
         # shrank it under a mapping, touching the lost pages would kill the process.
         read = _read_capped(fd, size)
@@ -231,6 +229,15 @@ def scan(
         warn(f"{source.path}: {error.strerror or error}; stopped reading")
     finally:
         os.close(fd)
+
+
+def _mappable(fd: int, size: int) -> bool:
+    """Whether the file system maps this file (some, such as /proc, do not)."""
+    try:
+        mmap.mmap(fd, min(size, mmap.ALLOCATIONGRANULARITY), prot=mmap.PROT_READ).close()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _fill(read: Callable[[int], bytes], view: memoryview) -> int:
