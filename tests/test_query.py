@@ -604,3 +604,47 @@ def test_a_growing_file_is_read_to_its_size_at_open(tmp_path: Path) -> None:
     found = records(result.stdout.decode())
     assert [r["message"] for r in found[:1000]] == ["first"] * 1000
     assert len(found) < path.read_bytes().count(b"\n")
+
+
+_PIECES = st.lists(
+    st.one_of(
+        st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),
+        st.sampled_from([ID.encode(), b"x" + ID.upper().encode(), b"\r\xe2\x80\xa8" + ID.encode()]),
+        st.integers(min_value=900, max_value=12_000).map(lambda n: b"p" * n),
+        st.integers(min_value=900, max_value=12_000).map(lambda n: b"q" * n + ID.encode()),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(pieces=_PIECES, final_newline=st.booleans())
+def test_both_scans_agree_with_a_plain_split(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[bytes], final_newline: bool
+) -> None:
+    """Both scans, in tiny windows and buffers, yield the split lines with the ID (or too long)."""
+    data = b"\n".join(pieces) + (b"\n" if final_newline else b"")
+    cap, needles = 1000, parse_trace(ID).needles
+    expected = [
+        b"<too long>" if len(piece) > cap else piece
+        for piece in data.split(b"\n")
+        if any(needle in piece for needle in needles)
+    ]
+    path = tmp_path_factory.mktemp("scan") / "a.log"
+    path.write_bytes(data)
+    saved = (_scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE)
+    _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE = 4096, 256, cap
+    try:
+        mapped, streamed = _Lines(), _Lines()
+        if data:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                _scan.scan_mapped(fd, len(data), needles, mapped, lambda done: None)
+            finally:
+                os.close(fd)
+        with path.open("rb") as stream:
+            _scan.scan_stream(stream.readinto, needles, streamed, lambda: None)
+    finally:
+        _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE = saved
+    assert mapped.found == expected
+    assert streamed.found == expected
