@@ -632,8 +632,8 @@ def test_both_scans_agree_with_a_plain_split(
     ]
     path = tmp_path_factory.mktemp("scan") / "a.log"
     path.write_bytes(data)
-    saved = (_scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE)
-    _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE = 4096, 256, cap
+    saved = (_scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK)
+    _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = 4096, 256, cap, 64
     try:
         mapped, streamed = _Lines(), _Lines()
         if data:
@@ -645,6 +645,6 @@ def test_both_scans_agree_with_a_plain_split(
         with path.open("rb") as stream:
             _scan.scan_stream(stream.readinto, needles, streamed, lambda: None)
     finally:
-        _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE = saved
+        _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = saved
     assert mapped.found == expected
     assert streamed.found == expected
