@@ -648,3 +648,25 @@ def test_both_scans_agree_with_a_plain_split(
         _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = saved
     assert mapped.found == expected
     assert streamed.found == expected
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2026-01-01T00:00:01.5Z", 1767225601.5),
+        ("2026-01-01T01:00:01+01:00", 1767225601.0),
+        ("2026-01-01T00:00:01", 1767225601.0),
+        (1767225601, 1767225601.0),
+        (1767225601500, 1767225601.5),
+        (10**400, None),
+        (1e300, None),
+        ("yesterday", None),
+        (True, None),
+        ("2026-13-01T00:00:00Z", None),
+    ],
+)
+def test_record_times(stamp: Any, expected: float | None) -> None:
+    """Timestamps in text or epoch numbers are read; anything else is no time, never an error."""
+    from tracelog.query._records import record_time
+
+    assert record_time({"timestamp": stamp}) == expected

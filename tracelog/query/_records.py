@@ -202,7 +202,7 @@ def level_name(record: dict[str, Any]) -> str:
 
 def level_number(name: str) -> int | None:
     """The severity of a level name (stdlib numbers), None when unknown."""
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return int(name)
     return LEVELS.get(name.lower())
 
@@ -218,16 +218,21 @@ def record_time(record: dict[str, Any]) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past a double's range
+            return None
+        if not math.isfinite(number) or abs(number) > 1e20:
+            return None
         while abs(number) > 1e11:  # ms, us or ns since the epoch
             number /= 1000
-        return None if math.isnan(number) else number
+        return number
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed.timestamp()
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed.timestamp()
