@@ -663,6 +663,8 @@ def test_both_scans_agree_with_a_plain_split(
         ("yesterday", None),
         (True, None),
         ("2026-13-01T00:00:00Z", None),
+        ("0001-01-01T00:00:00+23:59", None),
+        (-99_999_999_999, None),
     ],
 )
 def test_record_times(stamp: Any, expected: float | None) -> None:

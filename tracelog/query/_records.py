@@ -73,6 +73,8 @@ LEVELS = {
 
 _BOM = b"\xef\xbb\xbf"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+# Times a datetime can show: years 1 to 9999, in UTC.
+_FIRST, _LAST = -62135596800.0, 253402300799.0
 
 
 class DamagedLine(Exception):
@@ -226,13 +228,14 @@ def record_time(record: dict[str, Any]) -> float | None:
             return None
         while abs(number) > 1e11:  # ms, us or ns since the epoch
             number /= 1000
-        return number
+        return number if _FIRST <= number <= _LAST else None
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=datetime.UTC)
-        return parsed.timestamp()
+        seconds = parsed.timestamp()
+        return seconds if _FIRST <= seconds <= _LAST else None
     except (ValueError, OverflowError):
         return None
