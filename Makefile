@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "tracelog needs Python 3.11 or newer")'
@@ -24,8 +24,14 @@ test: $(VENV)/.installed
 	$(BIN)/python -m ruff check tracelog tests benchmarks examples
 	$(BIN)/python -m ruff format --check tracelog tests benchmarks examples
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed bench-tools
 	$(BIN)/python benchmarks/run_all.py
+
+# bench_query.py compares against ripgrep and jq (Debian packages); install them when missing.
+bench-tools:
+	@command -v rg >/dev/null && command -v jq >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ripgrep jq; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -38,3 +38,31 @@ def test_benchmark_script_runs(script: str) -> None:
     count, word = SCRIPTS[script]
     assert len(verdicts) == count
     assert all(word in verdict for verdict in verdicts)
+
+
+def test_query_benchmark_runs() -> None:
+    """bench_query.py runs on a tiny generated log (rg or jq may be absent here) and reports."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_query.py"),
+            "--records",
+            "2000",
+            "--rounds",
+            "2",
+            "--jq-rounds",
+            "1",
+            "--skip-missing",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=BENCHMARKS,
+        timeout=300,
+    )
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # 1: goals at this size
+    assert "tracelog query: 20 lines; peak RSS" in result.stdout
+    assert ("tracelog query vs ripgrep" in result.stdout) != (
+        "skipped: tracelog vs rg" in result.stdout
+    )
+    assert ("tracelog query vs jq" in result.stdout) != ("skipped: tracelog vs jq" in result.stdout)

@@ -6,16 +6,22 @@ Start-up::
     tracelog.configure(service_name="checkout")
 
 ``import tracelog`` imports neither structlog nor loguru; their adapters
-(`tracelog.structlog`, `tracelog.loguru`) are imported when used.
+(`tracelog.structlog`, `tracelog.loguru`) are imported when used. The
+public names below are loaded on first use, so the ``tracelog`` command
+(``tracelog.cli``) starts without importing the logging machinery.
 """
 
 from __future__ import annotations
 
-from tracelog._configure import configure, reset
-from tracelog._context import TraceContext
-from tracelog._context import current as current_trace
-from tracelog._errors import MissingExtraError
-from tracelog._redact import DEFAULT_REDACT_KEYS
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracelog._configure import configure, reset
+    from tracelog._context import TraceContext
+    from tracelog._context import current as current_trace
+    from tracelog._errors import MissingExtraError
+    from tracelog._redact import DEFAULT_REDACT_KEYS
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
@@ -28,3 +34,26 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "configure": ("tracelog._configure", "configure"),
+    "reset": ("tracelog._configure", "reset"),
+    "TraceContext": ("tracelog._context", "TraceContext"),
+    "current_trace": ("tracelog._context", "current"),
+    "MissingExtraError": ("tracelog._errors", "MissingExtraError"),
+    "DEFAULT_REDACT_KEYS": ("tracelog._redact", "DEFAULT_REDACT_KEYS"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'tracelog' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

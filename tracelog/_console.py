@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracelog._fields import Schema
-from tracelog._json import JsonEncoder
+if TYPE_CHECKING:  # imported when a renderer is made: escape_terminal alone stays light
+    from tracelog._fields import Schema
 
 __all__ = ["ConsoleRenderer", "escape_terminal", "use_colour"]
 
@@ -76,6 +76,8 @@ class ConsoleRenderer:
             profile.exception_stacktrace,
             profile.stack,
         )
+        from tracelog._json import JsonEncoder  # noqa: PLC0415 - keeps escape_terminal light
+
         self._encoder = JsonEncoder()
 
     def render(self, record: dict[str, Any]) -> str:

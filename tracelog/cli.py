@@ -1,0 +1,213 @@
+"""The ``tracelog`` command: ``tracelog query TRACE [PATH ...]``.
+
+Subcommands register themselves in `_build_parser`; each is a function taking
+the parsed arguments and the output streams and returning the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO
+
+__all__ = ["main"]
+
+EXIT_MATCHED, EXIT_NO_MATCH, EXIT_USAGE = 0, 1, 2
+
+
+class _Progress:
+    """A progress bar on stderr, shown only on a terminal and only once a scan takes a while."""
+
+    DELAY = 0.5
+
+    def __init__(self, stream: IO[str], total: int) -> None:
+        self._stream = stream
+        self._total = total
+        try:
+            self._enabled = total > 0 and stream.isatty()
+        except (AttributeError, ValueError):
+            self._enabled = False
+        self._start = time.monotonic()
+        self._shown = False
+        self._last = 0.0
+
+    def __call__(self, done: int) -> None:
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if now - self._start < self.DELAY or now - self._last < 0.1:
+            return
+        self._last = now
+        fraction = min(done / self._total, 1.0)
+        bar = "#" * int(fraction * 30)
+        self._stream.write(f"\r[{bar:<30}] {fraction:4.0%} {done >> 20}/{self._total >> 20} MiB")
+        self._stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+
+def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from tracelog._console import escape_terminal, use_colour
+    from tracelog.query import Damage, discover, level_number, parse_span, parse_trace, search
+    from tracelog.query._json_lines import json_line
+
+    def fail(message: str) -> int:
+        stderr.write(f"tracelog query: error: {message}\n")
+        return EXIT_USAGE
+
+    try:
+        trace = parse_trace(options.trace)
+    except ValueError as error:
+        return fail(f"TRACE {escape_terminal(options.trace)!r}: {error}")
+    span = None
+    if options.span is not None:
+        try:
+            span = parse_span(options.span)
+        except ValueError as error:
+            return fail(f"--span {escape_terminal(options.span)!r}: {error}")
+    min_level = None
+    if options.level is not None:
+        min_level = level_number(options.level)
+        if min_level is None:
+            return fail(f"--level {escape_terminal(options.level)!r}: unknown level")
+
+    def warn(message: str) -> None:
+        stderr.write(f"tracelog: {escape_terminal(message)}\n")
+
+    paths = options.paths
+    if not paths:
+        log_dir = os.environ.get("TRACELOG_LOG_DIR")
+        if log_dir:
+            paths = [log_dir]
+            warn(f"no PATH given: searching TRACELOG_LOG_DIR ({log_dir})")
+        else:
+            paths = ["."]
+            warn(f"no PATH given: searching the current directory ({os.getcwd()})")
+    try:
+        sources = discover(paths, warn)
+    except FileNotFoundError as error:
+        return fail(escape_terminal(str(error)))
+
+    progress = _Progress(stderr, sum(source.size for source in sources))
+
+    def report(damage: Damage) -> None:
+        progress.close()
+        warn(f"{damage.where}: skipped a line that mentions the trace: {damage.reason}")
+
+    try:
+        result = search(
+            trace,
+            sources,
+            span=span,
+            min_level=min_level,
+            warn=warn,
+            report=report,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+
+    output_format = options.format or ("pretty" if _isatty(stdout) else "json")
+    if output_format == "json":
+        binary = getattr(stdout, "buffer", None)
+        for match in result.matches:
+            line = json_line(match) + b"\n"
+            if binary is not None:
+                binary.write(line)
+            else:
+                stdout.write(line.decode("utf-8"))
+    else:
+        from tracelog.query._pretty import render, summary
+
+        colour = use_colour(_isatty(stdout))
+        for text in render(result.matches, colour=colour):
+            stdout.write(text + "\n")
+        stdout.write(("\n" if result.matches else "") + summary(result, colour=colour) + "\n")
+    stdout.flush()
+    if result.damaged > len(result.damage):
+        warn(
+            f"{result.damaged} damaged lines mentioning the trace were skipped"
+            f" (the first {len(result.damage)} are shown above)"
+        )
+    return EXIT_MATCHED if result.matches else EXIT_NO_MATCH
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracelog", description="Logs, traces and metrics that join on the trace ID."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    query = commands.add_parser(
+        "query",
+        help="every log line of one trace, across services and files",
+        description=(
+            "Print every JSON log record of one trace, from files, directories and stdin,"
+            " merged in time order. Exit status: 0 when something matched, 1 when nothing"
+            " did, 2 on a usage error."
+        ),
+    )
+    query.add_argument(
+        "trace", metavar="TRACE", help="trace ID (32 hex digits), traceparent, or a URL holding one"
+    )
+    query.add_argument(
+        "paths",
+        metavar="PATH",
+        nargs="*",
+        help="files, directories (searched recursively) or - for stdin;"
+        " default: $TRACELOG_LOG_DIR, else the current directory",
+    )
+    query.add_argument(
+        "--format",
+        choices=("pretty", "json"),
+        help="pretty (the default on a terminal) or json (JSON lines, the default otherwise)",
+    )
+    query.add_argument("--span", metavar="SPAN_ID", help="only this span's records")
+    query.add_argument(
+        "--level", metavar="LEVEL", help="only records at least this severe (e.g. warning)"
+    )
+    query.set_defaults(run=_query)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run the command line; return the exit status (2 for usage errors, as argparse does)."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    parser = _build_parser()
+    try:
+        options = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        status: int = options.run(options, out, err)
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as grep does.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_MATCHED
+    except KeyboardInterrupt:
+        err.write("\n")
+        return 130
+    return status

@@ -1,0 +1,189 @@
+"""The terminal view of a trace's records: time, service, level, logger, message, fields.
+
+Everything that came from the logs goes through `escape_terminal`, so a log
+line can neither move the cursor, retitle the terminal nor forge a line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from tracelog._console import escape_terminal
+from tracelog._json import JsonEncoder
+from tracelog.query import _records
+from tracelog.query._search import Match, Result
+
+__all__ = ["render", "summary"]
+
+_RESET = "\x1b[0m"
+_DIM = "\x1b[2m"
+_BOLD = "\x1b[1m"
+_KEY = "\x1b[36m"
+_LEVEL_COLOURS = {
+    "trace": "\x1b[2m",
+    "debug": "\x1b[34m",
+    "info": "\x1b[32m",
+    "success": "\x1b[32;1m",
+    "notice": "\x1b[36m",
+    "warn": "\x1b[33m",
+    "warning": "\x1b[33m",
+    "error": "\x1b[31m",
+    "critical": "\x1b[31;1m",
+    "fatal": "\x1b[31;1m",
+}
+_SHOWN = (
+    _records.TIME_FIELDS
+    + _records.LEVEL_FIELDS
+    + _records.LOGGER_FIELDS
+    + _records.SERVICE_FIELDS
+    + _records.MESSAGE_FIELDS
+    + _records.TRACE_FIELDS
+    + _records.SPAN_FIELDS
+)
+_HIDDEN = {dotted for dotted, _ in _SHOWN} | {
+    "trace_flags",
+    "otelTraceSampled",
+    "logging.googleapis.com/trace_sampled",
+    "ecs.version",
+}
+_BLOCKS = ("exception.stacktrace", "error.stack_trace", "error.stack", "stack_trace", "stack_info")
+_BARE = re.compile(r"[^\s\"'=\\]+")
+_MAX_DEPTH = 6
+_MAX_SPANS = 1000
+
+
+def _span_depths(matches: list[Match]) -> dict[str, int]:
+    """Nesting of spans guessed from their records' times (logs do not name parents).
+
+    A span whose first-to-last record interval lies within another's is drawn
+    one step further in; spans with the same interval keep their first-seen order.
+    """
+    bounds: dict[str, list[float]] = {}
+    order: dict[str, int] = {}
+    for match in matches:
+        span = _records.span_of(match.record)
+        if span is None or match.time is None:
+            continue
+        order.setdefault(span, len(order))
+        edge = bounds.setdefault(span, [match.time, match.time])
+        edge[0] = min(edge[0], match.time)
+        edge[1] = max(edge[1], match.time)
+    depths: dict[str, int] = {}
+    if len(bounds) > _MAX_SPANS:  # quadratic below; such a trace is read flat
+        return depths
+    for span, (first, last) in bounds.items():
+        outer = sum(
+            1
+            for other, (o_first, o_last) in bounds.items()
+            if other != span
+            and o_first <= first
+            and last <= o_last
+            and ((o_first, o_last) != (first, last) or order[other] < order[span])
+        )
+        depths[span] = min(outer, _MAX_DEPTH)
+    return depths
+
+
+def _time_text(match: Match) -> str:
+    if match.time is None:
+        raw = _records.field(match.record, _records.TIME_FIELDS)
+        return escape_terminal(str(raw)) if raw is not None else "-"
+    moment = datetime.datetime.fromtimestamp(match.time, datetime.UTC)
+    return moment.strftime("%H:%M:%S.%f")
+
+
+def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
+    """One line per record (plus indented stack traces), ready for a terminal."""
+    encoder = JsonEncoder()
+    depths = _span_depths(matches)
+
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if colour and code else text
+
+    for match in matches:
+        record = match.record
+        level = _records.level_name(record)
+        service = _records.field(record, _records.SERVICE_FIELDS)
+        logger = _records.field(record, _records.LOGGER_FIELDS)
+        message = _records.field(record, _records.MESSAGE_FIELDS)
+        span = _records.span_of(record)
+        parts = [
+            paint(_DIM, _time_text(match)),
+            f"{escape_terminal(_text(service)) if service is not None else '-':<10}",
+            paint(_LEVEL_COLOURS.get(level, ""), f"{escape_terminal(level.upper()) or '-':<8}"),
+        ]
+        head = "  " * depths.get(span or "", 0)
+        if logger is not None:
+            head += paint(_BOLD, escape_terminal(_text(logger)) + ":") + " "
+        head += escape_terminal(_text(message)) if message is not None else ""
+        parts.append(head)
+        for key, value in record.items():
+            if key in _HIDDEN or key in _BLOCKS or (isinstance(value, dict) and _is_profile(key)):
+                continue
+            shown = f"{escape_terminal(key)}={_value(encoder, value)}"
+            parts.append(paint(_KEY, shown))
+        if span is not None:
+            parts.append(paint(_DIM, f"span={escape_terminal(span)}"))
+        line = " ".join(parts)
+        for key in _BLOCKS:
+            block = record.get(key)
+            if isinstance(block, str) and block:
+                line += "".join(
+                    f"\n      {escape_terminal(text)}" for text in block.rstrip("\n").split("\n")
+                )
+        yield line
+
+
+def _is_profile(key: str) -> bool:
+    # Nested forms of the fields shown in the columns (ECS objects, Datadog's "dd").
+    return key in {"trace", "span", "dd", "log", "service", "serviceContext", "logger"}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _value(encoder: JsonEncoder, value: Any) -> str:
+    if isinstance(value, str) and _BARE.fullmatch(value):
+        return escape_terminal(value)
+    return escape_terminal(encoder.dumps(value))
+
+
+def summary(result: Result, *, colour: bool) -> str:
+    """Lines, files, services, first and last time, errors: one paragraph."""
+    matches = result.matches
+    files = sorted({match.source for match in matches})
+    services = sorted(
+        {
+            escape_terminal(_text(service))
+            for match in matches
+            if (service := _records.field(match.record, _records.SERVICE_FIELDS)) is not None
+        }
+    )
+    errors = sum(
+        1
+        for match in matches
+        if (_records.level_number(_records.level_name(match.record)) or 0) >= 40
+    )
+    times = [match.time for match in matches if match.time is not None]
+    text = (
+        f"{len(matches)} line{'s' * (len(matches) != 1)} from {len(files)} "
+        f"file{'s' * (len(files) != 1)}"
+        f" (of {result.sources} read); services: {', '.join(services) or '-'}"
+    )
+    if times:
+        first = datetime.datetime.fromtimestamp(min(times), datetime.UTC)
+        last = datetime.datetime.fromtimestamp(max(times), datetime.UTC)
+        duration = (last - first).total_seconds() * 1000
+        text += (
+            f"\nfirst {first.isoformat(timespec='microseconds')}, "
+            f"last {last.isoformat(timespec='microseconds')} ({duration:.1f} ms)"
+        )
+    error_text = f"{errors} error{'s' * (errors != 1)}"
+    text += f"; {error_text}" if not colour or not errors else f"; \x1b[31m{error_text}{_RESET}"
+    if result.mentions:
+        text += f"\n{result.mentions} other line(s) mention the ID outside a trace-ID field"
+    return text

@@ -1,0 +1,285 @@
+"""Where log lines come from: files, directories, gzip, stdin and FIFOs, without hanging.
+
+- Directories are walked recursively for ``*.jsonl``, ``*.ndjson``, ``*.json``,
+  ``*.log`` and their rotated forms (``app.log.1``, ``app.log.2.gz``,
+  ``app.log-20261122.gz``). Symbolic links are followed, but a directory is
+  entered once (by device and inode), so a link loop ends the walk; only
+  regular files are read from a walk, so a FIFO or a device there is never opened.
+- A regular file is read up to the size it had when opened: a growing log
+  does not keep the scan going. One modified within `RECENT` seconds is
+  read, not memory-mapped (a rotation truncating it under a mapping would
+  raise SIGBUS).
+- A FIFO named on the command line is opened without blocking (no writer: it
+  is empty) and read to its end, as ``cat`` would.
+- gzip is recognised by its magic bytes, whatever the name; a stream cut short
+  yields every line it holds, then a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import re
+import stat
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from tracelog.query._scan import CHUNK, LineSink, scan_mapped, scan_stream
+
+__all__ = ["Source", "discover", "scan"]
+
+_LOG_NAME = re.compile(r"\.(?:jsonl|ndjson|json|log)(?:\.\d+|-\d{8,10})?(?:\.gz)?$")
+_GZIP_MAGIC = b"\x1f\x8b"
+RECENT = 60.0  # seconds: a file modified this recently may still be written or rotated
+
+
+class Source(NamedTuple):
+    """One thing to read: a path (``"-"`` for stdin), its kind and its size when listed."""
+
+    path: str
+    kind: str  # "file", "fifo" or "stdin"
+    size: int = 0
+
+
+def discover(paths: list[str], warn: Callable[[str], None]) -> list[Source]:
+    """The sources named by *paths*, directories expanded; each file once.
+
+    Raises:
+        FileNotFoundError: a path does not exist (the message names it).
+    """
+    for path in paths:
+        if path != "-" and not os.path.exists(path):
+            raise FileNotFoundError(f"no such file or directory: {path}")
+    sources: list[Source] = []
+    seen: set[tuple[int, int]] = set()
+    stdin_taken = False
+    for path in paths:
+        if path == "-":
+            if not stdin_taken:
+                sources.append(Source("-", "stdin"))
+                stdin_taken = True
+            continue
+        try:
+            info = os.stat(path)
+        except OSError as error:
+            warn(f"{path}: {error.strerror or error}; skipped")
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            sources.extend(_walk(path, info, seen, warn))
+        elif stat.S_ISREG(info.st_mode):
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                sources.append(Source(path, "file", info.st_size))
+        elif stat.S_ISFIFO(info.st_mode):
+            sources.append(Source(path, "fifo"))
+        else:
+            warn(f"{path}: not a regular file, directory or FIFO; skipped")
+    return sources
+
+
+def _walk(
+    root: str, info: os.stat_result, seen: set[tuple[int, int]], warn: Callable[[str], None]
+) -> list[Source]:
+    found: list[Source] = []
+    entered = {(info.st_dev, info.st_ino)}
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            warn(f"{directory}: {error.strerror or error}; skipped")
+            continue
+        subdirectories = []
+        for entry in entries:
+            try:
+                entry_info = os.stat(entry.path)  # follows links; a loop raises ELOOP
+            except OSError as error:
+                if entry.is_symlink():
+                    continue  # dangling or looping link: nothing to read
+                warn(f"{entry.path}: {error.strerror or error}; skipped")
+                continue
+            key = (entry_info.st_dev, entry_info.st_ino)
+            if stat.S_ISDIR(entry_info.st_mode):
+                if key not in entered:
+                    entered.add(key)
+                    subdirectories.append(entry.path)
+            elif (
+                stat.S_ISREG(entry_info.st_mode)
+                and _LOG_NAME.search(entry.name)
+                and key not in seen
+            ):
+                seen.add(key)
+                found.append(Source(entry.path, "file", entry_info.st_size))
+        pending.extend(reversed(subdirectories))
+    return found
+
+
+class _Gunzip:
+    """Decompresses gzip (all members) as a ``readinto`` stream; notes a cut-short end."""
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self._z = zlib.decompressobj(wbits=31)
+        self._carry = b""
+        self._started = False
+        self._done = False
+        self.truncated = False
+        self.error: str | None = None
+        self.consumed = 0
+
+    def readinto(self, view: memoryview) -> int:
+        while not self._done:
+            z = self._z
+            data = z.unconsumed_tail or self._carry
+            self._carry = b""
+            if not data:
+                data = self._read(CHUNK)
+                self.consumed += len(data)
+                if not data:
+                    self._done = True
+                    self.truncated = self._started and not z.eof
+                    return 0
+            try:
+                out = z.decompress(data, len(view))
+            except zlib.error as error:
+                self._done = True
+                self.error = str(error)
+                return 0
+            self._started = True
+            if z.eof:
+                rest = z.unused_data
+                self._z = zlib.decompressobj(wbits=31)
+                self._started = False
+                if rest.strip(b"\x00"):  # another member (zero padding is allowed)
+                    self._carry = rest
+            if out:
+                view[: len(out)] = out
+                return len(out)
+        return 0
+
+
+def _read_capped(fd: int, size: int) -> Callable[[int], bytes]:
+    left = size
+
+    def read(count: int) -> bytes:
+        nonlocal left
+        data = os.read(fd, min(count, left)) if left > 0 else b""
+        left -= len(data)
+        return data
+
+    return read
+
+
+def scan(
+    source: Source,
+    needles: tuple[bytes, ...],
+    sink: LineSink,
+    progress: Callable[[int], None],
+    warn: Callable[[str], None],
+) -> None:
+    """Scan one source into *sink*; report the bytes read so far through *progress*."""
+    if source.kind == "stdin":
+        stream = sys.stdin.buffer if sys.stdin is not None else None
+        if stream is None:
+            warn("-: there is no standard input; skipped")
+            return
+        _scan_buffered(source, stream, needles, sink, progress, warn)
+        return
+    try:
+        fd = os.open(source.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        warn(f"{source.path}: {error.strerror or error}; skipped")
+        return
+    try:
+        os.set_blocking(fd, True)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO, or replaced by one since listed
+            with io.BufferedReader(io.FileIO(fd, "rb", closefd=False), CHUNK) as stream:
+                _scan_buffered(source, stream, needles, sink, progress, warn)
+            return
+        size = info.st_size
+        if size == 0:
+            return
+        if os.pread(fd, 2, 0) == _GZIP_MAGIC:
+            _scan_gzip(source, _read_capped(fd, size), needles, sink, progress, warn)
+            return
+        if time.time() - info.st_mtime > RECENT and _mappable(fd, size):
+            scan_mapped(fd, size, needles, sink, progress)
+            return
+        # A file written to lately is read, not mapped: if a copytruncate rotation
+        # shrank it under a mapping, touching the lost pages would kill the process.
+        read = _read_capped(fd, size)
+        done = 0
+
+        def readinto(view: memoryview) -> int:
+            nonlocal done
+            count = _fill(read, view)
+            done += count
+            return count
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        scan_stream(readinto, needles, sink, lambda: progress(done), count_lines=False)
+    except OSError as error:
+        warn(f"{source.path}: {error.strerror or error}; stopped reading")
+    finally:
+        os.close(fd)
+
+
+def _mappable(fd: int, size: int) -> bool:
+    """Whether the file system maps this file (some, such as /proc, do not)."""
+    try:
+        mmap.mmap(fd, min(size, mmap.ALLOCATIONGRANULARITY), prot=mmap.PROT_READ).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _fill(read: Callable[[int], bytes], view: memoryview) -> int:
+    data = read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def _scan_buffered(
+    source: Source,
+    stream: Any,
+    needles: tuple[bytes, ...],
+    sink: LineSink,
+    progress: Callable[[int], None],
+    warn: Callable[[str], None],
+) -> None:
+    peek = getattr(stream, "peek", None)  # a replaced sys.stdin may not have it
+    if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
+        _scan_gzip(source, stream.read1, needles, sink, progress, warn)
+        return
+    done = 0
+
+    def readinto(view: memoryview) -> int:
+        nonlocal done
+        count = stream.readinto(view) or 0
+        done += count
+        return count
+
+    scan_stream(readinto, needles, sink, lambda: progress(done))
+
+
+def _scan_gzip(
+    source: Source,
+    read: Callable[[int], bytes],
+    needles: tuple[bytes, ...],
+    sink: LineSink,
+    progress: Callable[[int], None],
+    warn: Callable[[str], None],
+) -> None:
+    gunzip = _Gunzip(read)
+    scan_stream(gunzip.readinto, needles, sink, lambda: progress(gunzip.consumed))
+    if gunzip.error is not None:
+        warn(f"{source.path}: damaged gzip data ({gunzip.error}); scanned what came before it")
+    elif gunzip.truncated:
+        warn(f"{source.path}: gzip data ends early (truncated?); scanned what it holds")
