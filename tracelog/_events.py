@@ -91,9 +91,18 @@ def value_length(explicit: int | None = None) -> int:
 
 def is_internal(logger: str | None) -> bool:
     """Whether *logger* is OpenTelemetry's or tracelog's own (never bridged)."""
-    return isinstance(logger, str) and (
-        logger in _INTERNAL or logger.startswith(("opentelemetry.", "tracelog."))
-    )
+    if type(logger) is not str:
+        return isinstance(logger, str) and is_internal(str.__str__(logger))
+    known = _internal.get(logger)
+    if known is None:
+        known = logger in _INTERNAL or logger.startswith(("opentelemetry.", "tracelog."))
+        if len(_internal) >= 4096:
+            _internal.clear()
+        _internal[logger] = known
+    return known
+
+
+_internal: dict[str, bool] = {}
 
 
 class SpanEvents:

@@ -212,17 +212,17 @@ class SpanEventAdder:
                 function = path = line = None
                 # The application's frame: up from structlog's, past structlog and tracelog.
                 frame: FrameType | None = sys._getframe(2)
-                own = _own_code
+                kinds = _code_kinds
                 while frame is not None:
-                    mine = own.get(frame.f_code)
-                    if mine is None:
-                        mine = _remember_code(frame)
-                    if not mine:
+                    kind = kinds.get(frame.f_code)
+                    if kind is None:
+                        kind = _remember_code(frame)
+                    if kind is not _OWN:
+                        if kind is _APP:  # not an executor's thread, where the caller is gone
+                            code = frame.f_code
+                            function, path, line = code.co_name, code.co_filename, frame.f_lineno
                         break
                     frame = frame.f_back
-                if frame is not None and not _is_executor(frame):
-                    code = frame.f_code
-                    function, path, line = code.co_name, code.co_filename, frame.f_lineno
             levelno = _METHOD_NUMBERS.get(method_name, 20)
             events.add(
                 span,
@@ -276,11 +276,6 @@ def _rendered_exception(value: Any) -> ExceptionFields | None:
             stacktrace=safe_str(value),
         )
     return None
-
-
-def _is_executor(frame: FrameType) -> bool:
-    module = frame.f_globals.get("__name__")
-    return isinstance(module, str) and module.startswith(("concurrent.futures", "asyncio"))
 
 
 class _RendererProcessor:
@@ -442,27 +437,35 @@ def _is_own(module: object) -> bool:
     )
 
 
-# Code objects seen while looking for the caller: whether each is structlog's
-# or tracelog's own. Keyed by code object, so the module is read once per function.
-_own_code: dict[CodeType, bool] = {}
+# What each code object seen while looking for the caller is: structlog's or
+# tracelog's own (walk on), a thread pool's or asyncio's (the caller is gone),
+# or the application's. Keyed by code object: the module is read once per function.
+_OWN, _EXECUTOR, _APP = "own", "executor", "app"
+_code_kinds: dict[CodeType, str] = {}
 
 
-def _remember_code(frame: FrameType) -> bool:
-    mine = _is_own(frame.f_globals.get("__name__"))
-    if len(_own_code) >= 4096:
-        _own_code.clear()
-    _own_code[frame.f_code] = mine
-    return mine
+def _remember_code(frame: FrameType) -> str:
+    module = frame.f_globals.get("__name__")
+    if _is_own(module):
+        kind = _OWN
+    elif isinstance(module, str) and module.startswith(("concurrent.futures", "asyncio")):
+        kind = _EXECUTOR
+    else:
+        kind = _APP
+    if len(_code_kinds) >= 4096:
+        _code_kinds.clear()
+    _code_kinds[frame.f_code] = kind
+    return kind
 
 
 def _first_app_frame() -> FrameType | None:
     """The innermost frame outside structlog and tracelog: the application's call."""
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        mine = _own_code.get(frame.f_code)
-        if mine is None:
-            mine = _remember_code(frame)
-        if not mine:
+        kind = _code_kinds.get(frame.f_code)
+        if kind is None:
+            kind = _remember_code(frame)
+        if kind is not _OWN:
             return frame
         frame = frame.f_back
     return None
