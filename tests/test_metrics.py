@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import warnings
 from pathlib import Path
@@ -345,6 +346,31 @@ class TestTime:
         assert samples(registry)["h_seconds_count", ()].value == 2
         assert list(exemplars(registry).values()) == [EXEMPLAR]
 
+    def test_generator_decorators_time_the_iteration(self, registry: CollectorRegistry) -> None:
+        """@time() on a generator or an async generator times the whole iteration."""
+        histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)
+
+        @histogram.time()
+        def numbers() -> Any:
+            for number in range(3):
+                time.sleep(0.02)
+                yield number
+
+        @histogram.time()
+        async def anumbers() -> Any:
+            for number in range(3):
+                await asyncio.sleep(0.02)
+                yield number
+
+        async def collect() -> list[int]:
+            return [number async for number in anumbers()]
+
+        with known_span():
+            assert list(numbers()) == [0, 1, 2]
+            assert asyncio.run(collect()) == [0, 1, 2]
+        assert samples(registry)["h_seconds_count", ()].value == 2
+        assert samples(registry)["h_seconds_sum", ()].value >= 0.1
+
     def test_async_decorator_times_the_whole_coroutine(self, registry: CollectorRegistry) -> None:
         """@time() on a coroutine function awaits it: the sleep is in the duration."""
         histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)
@@ -450,6 +476,18 @@ print(generate_latest(registry).decode())
         assert 'h_seconds_bucket{le="0.5"} 1.0' in exposition
         assert "c_total 1.0" in exposition
         assert not any("trace_id" in line for line in exposition)
+
+    def test_warnings_as_errors_never_lose_an_observation(
+        self, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Under -W error the warning is reported, not raised; labels() never warns."""
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-for-this-test")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            histogram = tracelog.metrics.Histogram("h_seconds", "h", ["route"], registry=registry)
+            histogram.labels("/a").observe(0.2)
+        assert samples(registry)["h_seconds_count", (("route", "/a"),)].value == 1
+        assert any("multiprocess" in key for key in tracelog._errors.error_counts())
 
     def test_no_warning_otherwise(self, registry: CollectorRegistry) -> None:
         """Without multiprocess mode nothing is warned."""

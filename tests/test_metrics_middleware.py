@@ -350,3 +350,96 @@ class TestWSGI:
         assert (
             request_samples(registry)["http_server_requests_total", ("GET", "", "200")].value == 1
         )
+
+
+class TestRoutesAndBodies:
+    """Route labels of mounted apps, registry=None, and what servers see of a WSGI body."""
+
+    def test_mounted_fastapi_apps_keep_their_prefix(self, registry: CollectorRegistry) -> None:
+        """Sub-applications mounted at /v1 and /v2 get routes /v1/... and /v2/..., not merged."""
+        from fastapi import FastAPI
+
+        app, v1, v2 = FastAPI(), FastAPI(), FastAPI()
+
+        @app.get("/items/{item_id}")
+        async def item(item_id: int) -> dict[str, int]:
+            return {"id": item_id}
+
+        @v1.get("/items/{item_id}")
+        async def item1(item_id: int) -> dict[str, int]:
+            return {"v": 1}
+
+        @v2.get("/items/{item_id}")
+        async def item2(item_id: int) -> dict[str, int]:
+            return {"v": 2}
+
+        app.mount("/v1", v1)
+        app.mount("/v2", v2)
+        wrapped = tracelog.metrics.ASGIMiddleware(app, registry=registry)
+        for path in ("/items/1", "/items/2", "/v1/items/7", "/v2/items/7", "/nope"):
+            run_asgi(wrapped, asgi_scope(path))
+        counts = {
+            labels: sample.value
+            for (name, labels), sample in request_samples(registry).items()
+            if name == "http_server_requests_total"
+        }
+        assert counts == {
+            ("GET", "/items/{item_id}", "200"): 2,
+            ("GET", "/v1/items/{item_id}", "200"): 1,
+            ("GET", "/v2/items/{item_id}", "200"): 1,
+            ("GET", "", "404"): 1,
+        }
+
+    def test_registry_none_like_prometheus_client(self) -> None:
+        """registry=None makes metrics registered nowhere, as prometheus_client allows."""
+
+        def hello(environ: dict[str, Any], start: Any) -> list[bytes]:
+            start("200 OK", [])
+            return [b"ok"]
+
+        app = tracelog.metrics.WSGIMiddleware(hello, registry=None)
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        status, body = serve_wsgi(app, environ)
+        assert status.startswith("200")
+        assert body == b"ok"
+
+    def test_wsgi_body_keeps_its_length_and_file_wrapper(self, registry: CollectorRegistry) -> None:
+        """The server still sends Content-Length for a list body and sees its own file wrapper."""
+        import io
+        from wsgiref.handlers import SimpleHandler
+        from wsgiref.util import FileWrapper
+
+        def listing(environ: dict[str, Any], start: Any) -> Any:
+            start("200 OK", [("Content-Type", "text/plain")])
+            return [b"hello"]
+
+        def sendfile(environ: dict[str, Any], start: Any) -> Any:
+            start("200 OK", [("Content-Type", "text/plain")])
+            return environ["wsgi.file_wrapper"](io.BytesIO(b"file body"))
+
+        seen: list[object] = []
+
+        class Handler(SimpleHandler):
+            def sendfile(self) -> bool:
+                seen.append(self.result)
+                return False  # fall back to iterating, as the base class does
+
+        for app, expected in ((listing, b"hello"), (sendfile, b"file body")):
+            out = io.BytesIO()
+            environ: dict[str, Any] = {}
+            setup_testing_defaults(environ)
+            handler = Handler(io.BytesIO(), out, io.StringIO(), environ)
+            handler.run(tracelog.metrics.WSGIMiddleware(app, registry=registry))
+            response = out.getvalue()
+            assert response.endswith(expected)
+            if app is listing:
+                assert b"Content-Length: 5" in response
+        assert len(seen) == 1
+        assert isinstance(seen[0], FileWrapper)
+        counts = [
+            sample.value
+            for (name, _), sample in request_samples(registry).items()
+            if name == "http_server_requests_total"
+        ]
+        assert counts == [2]

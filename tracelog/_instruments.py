@@ -51,18 +51,25 @@ _warned_multiprocess = False
 
 
 def warn_if_multiprocess() -> None:
-    """Warn once per process when prometheus_client runs in multiprocess mode."""
+    """Warn once per process when prometheus_client runs in multiprocess mode.
+
+    Never raises: where warnings are errors (``-W error``), the warning is
+    reported to the ``tracelog`` logger instead.
+    """
     global _warned_multiprocess
     if _warned_multiprocess:
         return
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ:
         _warned_multiprocess = True
-        warnings.warn(
-            "PROMETHEUS_MULTIPROC_DIR is set: prometheus_client's multiprocess mode drops "
-            "exemplars, so tracelog.metrics observations will carry no trace IDs",
-            MultiprocessExemplarWarning,
-            stacklevel=3,
-        )
+        try:
+            warnings.warn(
+                "PROMETHEUS_MULTIPROC_DIR is set: prometheus_client's multiprocess mode drops "
+                "exemplars, so tracelog.metrics observations will carry no trace IDs",
+                MultiprocessExemplarWarning,
+                stacklevel=3,
+            )
+        except Exception as exc:
+            report("metrics: multiprocess mode drops exemplars", exc)
 
 
 def _direct_store(value: object) -> bool:
@@ -85,8 +92,15 @@ class Histogram(prometheus_client.Histogram):
     Either way the observation is counted exactly once, by prometheus_client.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("_labelvalues") is None:  # the metric itself, not a labels() child
+            warn_if_multiprocess()
+        super().__init__(*args, **kwargs)
+
+    # prometheus_client's signature, for help() and editors.
+    __init__.__signature__ = inspect.signature(prometheus_client.Histogram.__init__)  # type: ignore[attr-defined]
+
     def _metric_init(self) -> None:
-        warn_if_multiprocess()
         super()._metric_init()
         self._exemplar_store = _direct_store(self._buckets[0])
 
@@ -161,6 +175,24 @@ class HistogramTimer(Timer):
         self._metric._observe_with(self.duration, self._labels)
 
     def __call__(self, f: F) -> F:
+        if inspect.isasyncgenfunction(f):
+            # Timed across the iteration, from the first item asked for to the last.
+
+            @functools.wraps(f)
+            async def timed_agen(*args: Any, **kwargs: Any) -> Any:
+                with self._new_timer():
+                    async for item in f(*args, **kwargs):
+                        yield item
+
+            return timed_agen  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(f):
+
+            @functools.wraps(f)
+            def timed_gen(*args: Any, **kwargs: Any) -> Any:
+                with self._new_timer():
+                    return (yield from f(*args, **kwargs))
+
+            return timed_gen  # type: ignore[return-value]
         if inspect.iscoroutinefunction(f):
 
             @functools.wraps(f)
@@ -178,9 +210,12 @@ class Counter(prometheus_client.Counter):
     An explicit ``exemplar=`` wins and is checked as in `Histogram.observe`.
     """
 
-    def _metric_init(self) -> None:
-        warn_if_multiprocess()
-        super()._metric_init()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("_labelvalues") is None:  # the metric itself, not a labels() child
+            warn_if_multiprocess()
+        super().__init__(*args, **kwargs)
+
+    __init__.__signature__ = inspect.signature(prometheus_client.Counter.__init__)  # type: ignore[attr-defined]
 
     def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         if exemplar is None:

@@ -44,27 +44,34 @@ _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Histogram, Coun
 _lock = threading.Lock()
 
 
-def http_metrics(registry: CollectorRegistry = REGISTRY) -> tuple[Histogram, Counter]:
+def http_metrics(registry: CollectorRegistry | None = REGISTRY) -> tuple[Histogram, Counter]:
     """The request metrics the middleware record into *registry*, made on first use.
 
     ``http_server_request_duration_seconds`` (a histogram) and
     ``http_server_requests_total`` (a counter), labelled ``method``,
     ``route`` and ``status_code``. One pair per registry, shared by every
-    middleware using it.
+    middleware using it; with ``registry=None`` (as prometheus_client
+    allows) a new pair registered nowhere.
     """
+    if registry is None:
+        return _make_pair(None)
     with _lock:
         pair = _by_registry.get(registry)
         if pair is None:
-            pair = _by_registry[registry] = (
-                Histogram(
-                    "http_server_request_duration_seconds",
-                    "Duration of HTTP server requests.",
-                    LABELS,
-                    registry=registry,
-                ),
-                Counter("http_server_requests", "HTTP server requests.", LABELS, registry=registry),
-            )
+            pair = _by_registry[registry] = _make_pair(registry)
         return pair
+
+
+def _make_pair(registry: CollectorRegistry | None) -> tuple[Histogram, Counter]:
+    return (
+        Histogram(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests.",
+            LABELS,
+            registry=registry,
+        ),
+        Counter("http_server_requests", "HTTP server requests.", LABELS, registry=registry),
+    )
 
 
 def _method(value: object) -> str:
@@ -76,6 +83,8 @@ def asgi_route(scope: Scope) -> str:
 
     Reads ``scope["route"]`` after the application ran: its ``path_format``
     (Starlette-style routes, FastAPI) or ``path``, or the string itself.
+    The template is relative to the application that matched it; the
+    middleware puts the mount path in front (see `ASGIMiddleware`).
     """
     route = scope.get("route")
     if isinstance(route, str):
@@ -87,9 +96,34 @@ def asgi_route(scope: Scope) -> str:
     return ""
 
 
+def _mounted_route(root_path: object) -> Callable[[Scope], str]:
+    """`asgi_route`, behind the mount prefixes routing appended to ``root_path``.
+
+    A sub-application mounted at ``/v1`` sets its routes' templates relative
+    to itself; Starlette (and FastAPI) append the mount's path to the
+    scope's ``root_path`` while routing, so what was appended since the
+    request came in is the prefix to restore.
+    """
+
+    def route(scope: Scope) -> str:
+        template = asgi_route(scope)
+        now = scope.get("root_path", "")
+        if (
+            template
+            and isinstance(now, str)
+            and isinstance(root_path, str)
+            and len(now) > len(root_path)
+            and now.startswith(root_path)
+        ):
+            return now[len(root_path) :] + template
+        return template
+
+    return route
+
+
 class _Recorder:
     def __init__(
-        self, registry: CollectorRegistry, route: Callable[[Any], str | None] | None
+        self, registry: CollectorRegistry | None, route: Callable[[Any], str | None] | None
     ) -> None:
         self._duration, self._requests = http_metrics(registry)
         self._route = route
@@ -135,7 +169,7 @@ class ASGIMiddleware:
         self,
         app: ASGIApp,
         *,
-        registry: CollectorRegistry = REGISTRY,
+        registry: CollectorRegistry | None = REGISTRY,
         route: Callable[[Scope], str | None] | None = None,
     ) -> None:
         self.app = app
@@ -153,6 +187,7 @@ class ASGIMiddleware:
         labels = _exemplar.of_current_span()
         start = time.perf_counter()
         status: object = 500  # what the server answers if no response starts
+        route = _mounted_route(scope.get("root_path", ""))
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -166,7 +201,7 @@ class ASGIMiddleware:
             self._recorder.record(
                 scope,
                 scope.get("method"),
-                asgi_route,
+                route,
                 status,
                 time.perf_counter() - start,
                 labels,
@@ -190,7 +225,7 @@ class WSGIMiddleware:
         self,
         app: WSGIApp,
         *,
-        registry: CollectorRegistry = REGISTRY,
+        registry: CollectorRegistry | None = REGISTRY,
         route: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self.app = app
@@ -225,7 +260,38 @@ class WSGIMiddleware:
         except BaseException:
             done()
             raise
-        return _ClosingBody(body, done)
+        return _closing(body, done, environ.get("wsgi.file_wrapper"))
+
+
+def _closing(
+    body: Iterable[bytes], done: Callable[[], None], file_wrapper: object
+) -> Iterable[bytes]:
+    """*body*, recording the request when the server closes it (PEP 3333).
+
+    A body of the server's ``wsgi.file_wrapper`` type is returned itself, its
+    ``close`` wrapped, so the server still recognises it (and can send the
+    file with sendfile); a body with a length keeps it (the server then sends
+    ``Content-Length``).
+    """
+    if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
+        try:
+            close = getattr(body, "close", None)
+
+            def close_and_record() -> None:
+                try:
+                    if close is not None:
+                        close()
+                finally:
+                    done()
+
+            body.close = close_and_record  # type: ignore[attr-defined]
+            return body
+        except Exception:  # a body that takes no attributes: recorded now instead
+            done()
+            return body
+    if hasattr(type(body), "__len__"):
+        return _SizedClosingBody(body, done)
+    return _ClosingBody(body, done)
 
 
 class _ClosingBody:
@@ -247,3 +313,10 @@ class _ClosingBody:
             done, self._done = self._done, None
             if done is not None:
                 done()
+
+
+class _SizedClosingBody(_ClosingBody):
+    """`_ClosingBody` for a body with a length (a list of chunks): the server may use it."""
+
+    def __len__(self) -> int:
+        return len(self._body)  # type: ignore[arg-type]
