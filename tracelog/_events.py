@@ -17,11 +17,12 @@ text), lists and tuples of one such type stay as tuples, anything else
 becomes a safe string (containers as JSON), text is cut at the length limit,
 and sensitive keys are redacted as in the JSON output.
 
-On the OpenTelemetry SDK's own spans the event is appended directly, its
-attributes already valid and within the span's limits, which costs a
-quarter of what ``Span.add_event`` costs re-validating them; any other span,
-and any event beyond the span's attribute limits, goes through the public
-``add_event``.
+On the OpenTelemetry SDK's own span class the event is appended under the
+span's lock, its attributes already valid and brought within the span's
+limits here (without the SDK's warning per value cut), which costs about a
+third of what ``Span.add_event`` costs re-validating them. Spans of other
+implementations, and SDK subclasses that override ``add_event``, go through
+their public ``add_event``.
 """
 
 from __future__ import annotations
@@ -378,7 +379,8 @@ def _int_text(number: int) -> str:
 
 
 # The SDK's span classes whose events can be appended directly: those that do
-# not override add_event. Filled as span classes are first seen.
+# not override add_event. Filled as span classes are first seen; a class whose
+# instances turn out not to have the SDK's internals is switched off.
 _direct: dict[type, bool] = {}
 
 
@@ -392,7 +394,6 @@ def _can_append(cls: type) -> bool:
             and isinstance(base, type)
             and issubclass(cls, base)
             and getattr(cls, "add_event", None) is getattr(base, "add_event", None)
-            and callable(getattr(base, "_add_event", None))
             and callable(getattr(sdk, "Event", None))
         )
         _direct[cls] = known
@@ -429,7 +430,8 @@ def _add_event(
         return
     sdk = sys.modules["opentelemetry.sdk.trace"]
     try:
-        limits, lock = span._limits, span._lock
+        limits, lock, events = span._limits, span._lock, span._events
+        span._end_time  # noqa: B018 - read under the lock below
     except AttributeError:  # not the SDK span this was written for: the public API
         _direct[cls] = False
         span.add_event(name, attributes, timestamp_ns)
@@ -442,7 +444,7 @@ def _add_event(
         return
     try:
         if span._end_time is None:
-            span._events.append(event)
+            events.append(event)
     finally:
         lock.release()
 
