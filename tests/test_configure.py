@@ -103,6 +103,10 @@ def test_default_output_is_stdout(capsys) -> None:  # type: ignore[no-untyped-de
         ({"redact": "password"}, TypeError, "collection"),
         ({"output": 42}, TypeError, "output"),
         ({"service_name": 7}, TypeError, "service_name"),
+        ({"span_events": "LOUD"}, ValueError, "unknown span_events"),
+        ({"span_events": 2.5}, TypeError, "span_events"),
+        ({"attribute_value_length": 0}, ValueError, "attribute_value_length"),
+        ({"span_events": None, "attribute_value_length": "long"}, TypeError, "attribute_value"),
     ],
 )
 def test_bad_options_fail_fast_and_change_nothing(options, error, match, captured) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from typing import IO, Any
 from opentelemetry import trace
 
 from tracelog import _errors
-from tracelog._events import SpanEvents
+from tracelog._events import SpanEvents, value_length
 from tracelog._fields import PROFILES
 from tracelog._levels import level_number
 from tracelog._output import Output
@@ -105,6 +105,7 @@ def configure(
     except TypeError:
         raise TypeError(f"redact takes a collection of key words, not {redact!r}") from None
     Redactor(redact_keys)  # validates before anything changes
+    value_length(attribute_value_length)  # validated even when span_events is None
     events = (
         None
         if span_events is None
