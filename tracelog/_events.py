@@ -17,26 +17,18 @@ text), lists and tuples of one such type stay as tuples, anything else
 becomes a safe string (containers as JSON), text is cut at the length limit,
 and sensitive keys are redacted as in the JSON output.
 
-On the OpenTelemetry SDK's own span class the event is appended under the
-span's lock, its attributes already valid and brought within the span's
-limits here (without the SDK's warning per value cut), which costs about a
-third of what ``Span.add_event`` costs re-validating them. Spans of other
-implementations, and SDK subclasses that override ``add_event``, go through
-their public ``add_event``.
+How an event reaches a span, within its limits and never waiting for ever
+on its lock, is `tracelog._append`'s concern.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.trace import Status, StatusCode
-
 from tracelog import _errors
+from tracelog._append import add_event, set_error
 from tracelog._context import TraceContext
 from tracelog._fields import PROFILES, ExceptionFields, Schema
 from tracelog._json import JsonEncoder, safe_str
@@ -176,7 +168,7 @@ class SpanEvents:
                 return
             if levelno < self.level:
                 if exception is not None and self.error_status and levelno >= _ERROR:
-                    _set_error(span, self._description(exception))
+                    set_error(span, self._description(exception))
                 return
             attributes = self._extras(extras, trace, skip) if extras else {}
             # The log and code attributes repeat for every record of a call site.
@@ -198,9 +190,9 @@ class SpanEvents:
                 attributes["exception.stacktrace"] = self._text(exception.stacktrace)
                 if text:
                     attributes["log.record.body"] = text
-            _add_event(span, name, attributes, timestamp_ns, self.length)
+            add_event(span, name, attributes, timestamp_ns, self.length)
             if exception is not None and self.error_status and levelno >= _ERROR:
-                _set_error(span, self._description(exception))
+                set_error(span, self._description(exception))
         except Exception as exc:
             _errors.report("could not add a span event", exc)
 
@@ -376,111 +368,3 @@ def _int_text(number: int) -> str:
         return str(number)
     except ValueError:
         return f"{number:#x}"
-
-
-# The SDK's span classes whose events can be appended directly: those that do
-# not override add_event. Filled as span classes are first seen; a class whose
-# instances turn out not to have the SDK's internals is switched off.
-_direct: dict[type, bool] = {}
-
-
-def _can_append(cls: type) -> bool:
-    known = _direct.get(cls)
-    if known is None:
-        sdk = sys.modules.get("opentelemetry.sdk.trace")
-        base = getattr(sdk, "Span", None)
-        known = (
-            base is not None
-            and isinstance(base, type)
-            and issubclass(cls, base)
-            and getattr(cls, "add_event", None) is getattr(base, "add_event", None)
-            and callable(getattr(sdk, "Event", None))
-        )
-        _direct[cls] = known
-    return known
-
-
-# How long to wait for a span's lock. The SDK holds it while it turns
-# attribute values into text; a value whose __str__ logs brings the bridge
-# back to the same span in the same thread, where waiting would never end.
-_LOCK_WAIT = 0.05
-# The order in which an event's attributes are kept when the span's limit on
-# their number is reached: the log record's own first, the extra fields after.
-_PRIORITY = (
-    "exception.type",
-    "exception.message",
-    "exception.stacktrace",
-    "log.record.body",
-    "log.severity_text",
-    "log.severity_number",
-    "log.logger",
-    "code.function.name",
-    "code.file.path",
-    "code.line.number",
-)
-
-
-def _add_event(
-    span: Any, name: str, attributes: dict[str, Any], timestamp_ns: int | None, length: int
-) -> None:
-    cls = type(span)
-    if not (_direct.get(cls) or _can_append(cls)):
-        # Another implementation: its add_event applies its own rules.
-        span.add_event(name, attributes, timestamp_ns)
-        return
-    sdk = sys.modules["opentelemetry.sdk.trace"]
-    try:
-        limits, lock, events = span._limits, span._lock, span._events
-        span._end_time  # noqa: B018 - read under the lock below
-    except AttributeError:  # not the SDK span this was written for: the public API
-        _direct[cls] = False
-        span.add_event(name, attributes, timestamp_ns)
-        return
-    # What Span.add_event does, minus re-validating valid attributes, and
-    # within the span's limits without a warning per value cut or dropped.
-    event = sdk.Event(name, _within(attributes, limits, length), timestamp_ns)
-    if not lock.acquire(timeout=_LOCK_WAIT):
-        _errors.report("a span event was dropped: its span stayed locked (a value logged?)")
-        return
-    try:
-        if span._end_time is None:
-            events.append(event)
-    finally:
-        lock.release()
-
-
-def _set_error(span: Any, description: str | None) -> None:
-    """Set *span*'s status to ERROR, never waiting for ever on an SDK span's lock."""
-    if _direct.get(type(span)):
-        lock = getattr(span, "_lock", None)
-        if lock is not None:
-            if not lock.acquire(timeout=_LOCK_WAIT):
-                _errors.report("a span status was not set: its span stayed locked")
-                return
-            lock.release()
-    span.set_status(Status(StatusCode.ERROR, description))
-
-
-def _within(attributes: dict[str, Any], limits: Any, length: int) -> Mapping[str, Any]:
-    """*attributes* within a span's limits: values cut shorter, the least important dropped."""
-    value_limit = limits.max_attribute_length
-    if value_limit is not None and value_limit < length:
-        attributes = {key: _cut(value, value_limit) for key, value in attributes.items()}
-    count = limits.max_event_attributes
-    if count is None or len(attributes) <= count:
-        return attributes
-    ordered = {key: attributes[key] for key in _PRIORITY if key in attributes}
-    ordered.update(attributes)
-    kept = dict(itertools.islice(ordered.items(), max(count, 0)))
-    # BoundedAttributes carries the count of what was dropped to exporters.
-    bounded = BoundedAttributes(count, kept, immutable=True)
-    bounded.dropped = len(attributes) - len(kept)
-    return bounded
-
-
-def _cut(value: Any, limit: int) -> Any:
-    if type(value) is str:
-        return value[:limit]
-    if type(value) is tuple and value and type(value[0]) is str:
-        return tuple(item[:limit] for item in value)
-    return value
