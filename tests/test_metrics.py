@@ -371,6 +371,34 @@ class TestTime:
         assert samples(registry)["h_seconds_count", ()].value == 2
         assert samples(registry)["h_seconds_sum", ()].value >= 0.1
 
+    def test_async_generator_passes_asend_athrow_aclose(self, registry: CollectorRegistry) -> None:
+        """The timed async generator forwards asend, athrow and aclose to the wrapped one."""
+        histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)
+        cleaned: list[str] = []
+
+        @histogram.time()
+        async def echo() -> Any:
+            try:
+                received = None
+                while True:
+                    try:
+                        received = yield received
+                    except KeyError:
+                        received = "thrown"
+            finally:
+                cleaned.append("echo")
+
+        async def drive() -> list[Any]:
+            generator = echo()
+            seen = [await generator.asend(None), await generator.asend("hello")]
+            seen.append(await generator.athrow(KeyError("k")))
+            await generator.aclose()
+            return seen
+
+        assert asyncio.run(drive()) == [None, "hello", "thrown"]
+        assert cleaned == ["echo"]
+        assert samples(registry)["h_seconds_count", ()].value == 1
+
     def test_async_decorator_times_the_whole_coroutine(self, registry: CollectorRegistry) -> None:
         """@time() on a coroutine function awaits it: the sleep is in the duration."""
         histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=registry)

@@ -443,3 +443,42 @@ class TestRoutesAndBodies:
             if name == "http_server_requests_total"
         ]
         assert counts == [2]
+
+    def test_bodies_record_once_and_never_raise_their_own_errors(
+        self, registry: CollectorRegistry
+    ) -> None:
+        """A file_wrapper body closed twice records once; a failing len() is a TypeError."""
+        from wsgiref.util import FileWrapper
+
+        class BadLength(list[bytes]):
+            def __len__(self) -> int:
+                raise ValueError("no length")
+
+        def sendfile(environ: dict[str, Any], start: Any) -> Any:
+            start("200 OK", [])
+            return FileWrapper(__import__("io").BytesIO(b"x"))
+
+        def bad_length(environ: dict[str, Any], start: Any) -> Any:
+            start("200 OK", [])
+            return BadLength([b"y"])
+
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ["wsgi.file_wrapper"] = FileWrapper
+        body = tracelog.metrics.WSGIMiddleware(sendfile, registry=registry)(
+            environ, lambda *a: None
+        )
+        body.close()  # type: ignore[attr-defined]
+        body.close()  # type: ignore[attr-defined]
+        sized = tracelog.metrics.WSGIMiddleware(bad_length, registry=registry)(
+            environ, lambda *a: None
+        )
+        with pytest.raises(TypeError):
+            len(sized)  # type: ignore[arg-type]
+        sized.close()  # type: ignore[attr-defined]
+        counts = [
+            sample.value
+            for (name, _), sample in request_samples(registry).items()
+            if name == "http_server_requests_total"
+        ]
+        assert counts == [2]

@@ -890,3 +890,144 @@ def test_error_status_does_not_depend_on_the_event_level(configured, tracer) -> 
     span = span_named(exporter, "status")
     assert span.events == ()
     assert span.status.status_code is StatusCode.ERROR
+
+
+def test_a_lock_held_by_another_thread_is_waited_for(configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """Another thread holding the span's lock longer than the short wait loses no event."""
+    configured()
+    tracer_, exporter = tracer
+    with tracer_.start_as_current_span("contended") as span:
+        held = threading.Event()
+
+        def hold() -> None:
+            with span._lock:  # type: ignore[attr-defined]
+                held.set()
+                threading.Event().wait(0.3)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait()
+        logging.getLogger("app").info("waited")
+        holder.join()
+    assert [event.name for event in events_of(exporter, "contended")] == ["waited"]
+    assert tracelog._errors.error_counts() == {}
+
+
+def test_many_threads_into_one_span_lose_nothing(configured) -> None:  # type: ignore[no-untyped-def]
+    """Sixty-four threads logging into one shared span: every record is one event."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    configured()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_events=100_000))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("shared").start_as_current_span("shared") as span:
+
+        def work() -> None:
+            with trace.use_span(span):
+                for _ in range(100):
+                    logging.getLogger("app").info("tick")
+
+        threads = [threading.Thread(target=work) for _ in range(64)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(events_of(exporter, "shared")) == 64 * 100
+    assert tracelog._errors.error_counts() == {}
+
+
+def test_status_after_the_span_ended_meanwhile(configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """A span ended while its record was being converted: no status, no SDK warning."""
+    configured()
+    tracer_, _ = tracer
+    sdk_warnings: list[logging.LogRecord] = []
+    watcher = logging.Handler()
+    watcher.emit = sdk_warnings.append  # type: ignore[method-assign]
+    logging.getLogger("opentelemetry").addHandler(watcher)
+
+    class EndsSpan:
+        calls = 0
+
+        def __str__(self) -> str:
+            EndsSpan.calls += 1
+            if EndsSpan.calls == 2:  # the line's rendering first, then the bridge's
+                trace.get_current_span().end()
+            return "x"
+
+    try:
+        with tracer_.start_as_current_span("ending", end_on_exit=False) as span:
+            try:
+                raise Boom("late")
+            except Boom:
+                logging.getLogger("app").exception("boom", extra={"value": EndsSpan()})
+    finally:
+        logging.getLogger("opentelemetry").removeHandler(watcher)
+    assert EndsSpan.calls == 2
+    assert span.status.status_code is StatusCode.UNSET
+    assert sdk_warnings == []
+
+
+def test_status_description_without_a_message(configured, tracer) -> None:  # type: ignore[no-untyped-def]
+    """An exception without a message is described by its type alone, as Python prints it."""
+    configured()
+    tracer_, exporter = tracer
+    with tracer_.start_as_current_span("bare"):
+        try:
+            raise Boom
+        except Boom:
+            logging.getLogger("app").exception("failed")
+    assert span_named(exporter, "bare").status.description == f"{__name__}.Boom"
+
+
+def test_structlog_rendered_traceback_with_a_multiline_message(tracer, captured) -> None:  # type: ignore[no-untyped-def]
+    """After format_exc_info, the type and message come from the raised exception's lines."""
+    tracer_, exporter = tracer
+    structlog.configure(
+        processors=[
+            structlog.processors.format_exc_info,
+            tracelog.structlog.add_span_event,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(captured.stream),
+    )
+    with tracer_.start_as_current_span("multiline"):
+        try:
+            error = Boom("first line\nsecond line")
+            error.add_note("a note")
+            raise error
+        except Boom:
+            structlog.get_logger().exception("failed")
+    (event,) = events_of(exporter, "multiline")
+    assert event.attributes["exception.type"] == f"{__name__}.Boom"
+    assert event.attributes["exception.message"].startswith("first line\nsecond line")
+
+
+def test_structlog_code_location_of_async_methods(
+    configured, tracer, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The async exception method records its caller; a module named asyncio_* is the app."""
+    configured()
+    tracer_, exporter = tracer
+    (tmp_path / "asyncio_app_helpers.py").write_text(
+        "import structlog\ndef helper():\n    structlog.get_logger('app').info('from helper')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import asyncio_app_helpers  # type: ignore[import-not-found]
+
+    async def main() -> None:
+        with tracer_.start_as_current_span("locations"):
+            try:
+                raise Boom("x")
+            except Boom:
+                await structlog.get_logger("app").aexception("async failure")
+            asyncio_app_helpers.helper()
+            await asyncio.gather(structlog.get_logger("app").ainfo("gathered"))
+
+    asyncio.run(main())
+    events = {event.name: event.attributes for event in events_of(exporter, "locations")}
+    assert events["exception"]["code.function.name"] == "main"
+    assert events["exception"]["exception.type"] == f"{__name__}.Boom"
+    assert events["from helper"]["code.file.path"].endswith("asyncio_app_helpers.py")
+    # Run by asyncio's task machinery, the call has no caller frame of the application's.
+    assert "code.function.name" not in events["gathered"]

@@ -45,9 +45,10 @@ def _can_append(cls: type) -> bool:
     return known
 
 
-# How long to wait for a span's lock. The SDK holds it while it turns
-# attribute values into text; a value whose __str__ logs brings the bridge
-# back to the same span in the same thread, where waiting would never end.
+# How long to wait for a span's lock before asking who holds it. The SDK holds
+# it while it turns attribute values into text; a value whose __str__ logs
+# brings the bridge back to the same span in the same thread, where waiting
+# would never end.
 _LOCK_WAIT = 0.05
 # The order in which an event's attributes are kept when the span's limit on
 # their number is reached: the log record's own first, the extra fields after.
@@ -85,8 +86,8 @@ def add_event(
     # What Span.add_event does, minus re-validating valid attributes, and
     # within the span's limits without a warning per value cut or dropped.
     event = sdk.Event(name, _within(attributes, limits, length), timestamp_ns)
-    if not lock.acquire(timeout=_LOCK_WAIT):
-        _errors.report("a span event was dropped: its span stayed locked (a value logged?)")
+    if not _acquire(span, lock):
+        _errors.report("a span event was dropped: this thread holds its span's lock")
         return
     try:
         if span._end_time is None:
@@ -96,15 +97,61 @@ def add_event(
 
 
 def set_error(span: Any, description: str | None) -> None:
-    """Set *span*'s status to ERROR, never waiting for ever on an SDK span's lock."""
+    """Set *span*'s status to ERROR, as ``set_status`` does, never waiting for ever.
+
+    On an SDK span the status is set under the span's lock only while it is
+    still recording (no warning when it ended meanwhile) and never over OK.
+    """
+    status = Status(StatusCode.ERROR, description)
     if _direct.get(type(span)):
-        lock = getattr(span, "_lock", None)
-        if lock is not None:
-            if not lock.acquire(timeout=_LOCK_WAIT):
-                _errors.report("a span status was not set: its span stayed locked")
-                return
+        try:
+            lock = span._lock
+            span._end_time, span._status  # noqa: B018 - read under the lock below
+        except AttributeError:
+            span.set_status(status)
+            return
+        if not _acquire(span, lock):
+            _errors.report("a span status was not set: this thread holds its span's lock")
+            return
+        try:
+            current = span._status
+            if span._end_time is None and not (current and current.status_code is StatusCode.OK):
+                span._status = status
+        finally:
             lock.release()
-    span.set_status(Status(StatusCode.ERROR, description))
+        return
+    span.set_status(status)
+
+
+def _acquire(span: Any, lock: Any) -> bool:
+    """Take *span*'s lock; False only when this very thread holds it.
+
+    Other threads hold it for microseconds, so a short wait is the common
+    case. When the wait runs out, the holder may be this thread, inside an
+    SDK method on this span (turning a value to text whose ``__str__``
+    logged): then waiting would never end. Otherwise, wait on.
+    """
+    if lock.acquire(timeout=_LOCK_WAIT):
+        return True
+    if _inside_sdk_method(span):
+        return False
+    lock.acquire()
+    return True
+
+
+def _inside_sdk_method(span: Any) -> bool:
+    """Whether a frame of this thread is an OpenTelemetry SDK method running on *span*."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__")
+        if (
+            isinstance(module, str)
+            and module.startswith("opentelemetry.sdk")
+            and frame.f_locals.get("self") is span
+        ):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _within(attributes: dict[str, Any], limits: Any, length: int) -> Mapping[str, Any]:

@@ -199,6 +199,8 @@ class SpanEvents:
     def _description(self, exception: ExceptionFields) -> str | None:
         if not exception.type:
             return None
+        if not exception.message:
+            return self._text(exception.type)  # as Python prints it
         return self._text(f"{exception.type}: {exception.message}")
 
     def _site(self, site: tuple[Any, ...]) -> dict[str, Any]:

@@ -176,13 +176,28 @@ class HistogramTimer(Timer):
 
     def __call__(self, f: F) -> F:
         if inspect.isasyncgenfunction(f):
-            # Timed across the iteration, from the first item asked for to the last.
+            # Timed across the iteration, from the first item asked for to the last;
+            # asend(), athrow() and aclose() reach the wrapped generator.
 
             @functools.wraps(f)
             async def timed_agen(*args: Any, **kwargs: Any) -> Any:
+                inner = f(*args, **kwargs)
                 with self._new_timer():
-                    async for item in f(*args, **kwargs):
-                        yield item
+                    try:
+                        value = await inner.asend(None)
+                        while True:
+                            try:
+                                sent = yield value
+                            except GeneratorExit:
+                                raise
+                            except BaseException as exc:  # athrow(): thrown into the inner one
+                                value = await inner.athrow(exc)
+                            else:
+                                value = await inner.asend(sent)
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        await inner.aclose()
 
             return timed_agen  # type: ignore[return-value]
         if inspect.isgeneratorfunction(f):

@@ -276,20 +276,22 @@ def _closing(
     if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
         try:
             close = getattr(body, "close", None)
+            pending = [done]  # recorded on the first close only
 
             def close_and_record() -> None:
                 try:
                     if close is not None:
                         close()
                 finally:
-                    done()
+                    if pending:
+                        pending.pop()()
 
             body.close = close_and_record  # type: ignore[attr-defined]
             return body
         except Exception:  # a body that takes no attributes: recorded now instead
             done()
             return body
-    if hasattr(type(body), "__len__"):
+    if callable(getattr(type(body), "__len__", None)):
         return _SizedClosingBody(body, done)
     return _ClosingBody(body, done)
 
@@ -319,4 +321,7 @@ class _SizedClosingBody(_ClosingBody):
     """`_ClosingBody` for a body with a length (a list of chunks): the server may use it."""
 
     def __len__(self) -> int:
-        return len(self._body)  # type: ignore[arg-type]
+        try:
+            return len(self._body)  # type: ignore[arg-type]
+        except Exception as exc:  # servers treat TypeError as "no length"
+            raise TypeError("the response body has no length") from exc

@@ -20,10 +20,12 @@ from tracelog._json import safe_str
 from tracelog._output import Output
 from tracelog._render import ERROR_KEY, Renderer
 from tracelog.structlog import (
+    _APP,
     SITE,
     SpanEventAdder,
     _caller_module,
     _caller_stack,
+    _code_kinds,
     _first_app_frame,
     _RendererProcessor,
 )
@@ -104,7 +106,7 @@ def _in_caller(kw: dict[str, Any]) -> None:
     if kw.get("stack_info") is True:
         kw["stack_info"] = _caller_stack()
     frame = _first_app_frame()
-    if frame is not None:
+    if frame is not None and _code_kinds.get(frame.f_code) is _APP:  # not asyncio's own frame
         kw[SITE] = (frame.f_code.co_name, frame.f_code.co_filename, frame.f_lineno)
 
 
@@ -136,6 +138,17 @@ def _bound_logger_class(level: int) -> type[Any]:
         namespace[name], namespace[f"a{name}"] = _safe_methods(base, name)
     for alias, name in _ALIASES.items():
         namespace[alias], namespace[f"a{alias}"] = namespace[name], namespace[f"a{name}"]
+    error, aerror = namespace["error"], namespace["aerror"]
+
+    def exception(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        kw.setdefault("exc_info", True)
+        return error(self, event, *args, **kw)
+
+    async def aexception(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        kw.setdefault("exc_info", True)  # read in the caller by aerror, before the hand-off
+        return await aerror(self, event, *args, **kw)
+
+    namespace["exception"], namespace["aexception"] = exception, aexception
 
     def log(self: Any, number: int, event: Any, *args: Any, **kw: Any) -> Any:
         if native is None or number < level:

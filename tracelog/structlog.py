@@ -262,11 +262,7 @@ def add_span_event(logger: Any, method_name: str, event_dict: EventDict) -> Even
 def _rendered_exception(value: Any) -> ExceptionFields | None:
     """Exception fields from what format_exc_info or dict_tracebacks left in ``exception``."""
     if isinstance(value, str) and value:
-        # A formatted traceback ends "module.Type: message" (see traceback).
-        final = value.rstrip("\n").rpartition("\n")[2]
-        kind, colon, message = final.partition(": ")
-        if not colon or " " in kind:
-            kind, message = final.rstrip(":"), ""
+        kind, message = _raised(value)
         return ExceptionFields(type=kind, message=message, stacktrace=value)
     if isinstance(value, list) and value and isinstance(value[-1], Mapping):
         raised = value[-1]  # dict_tracebacks: the chain, the raised exception last
@@ -276,6 +272,39 @@ def _rendered_exception(value: Any) -> ExceptionFields | None:
             stacktrace=safe_str(value),
         )
     return None
+
+
+def _raised(text: str) -> tuple[str, str]:
+    """The type and message of the exception a formatted traceback ends with.
+
+    The traceback module writes the raised exception after its last frame
+    (``  File "..."`` and the indented source lines under it) as
+    ``module.Type: message``, the message possibly over several lines (and
+    notes after it). An exception group's own lines carry a ``  | `` prefix.
+    """
+    lines = text.rstrip("\n").split("\n")
+    if lines and lines[0].startswith("  + Exception Group Traceback"):
+        lines = [line[4:] if line.startswith("  | ") else line for line in lines[1:]]
+    start = 0
+    for index, line in enumerate(lines):
+        if line.startswith('  File "'):
+            start = index + 1
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if not line or line[0].isspace() or line[0] in "+|" or line.startswith("Traceback ("):
+            continue
+        kind, colon, first = line.partition(": ")
+        if not colon:
+            kind, first = line.rstrip(":"), ""
+        if not kind or " " in kind:
+            return "", ""
+        rest = []
+        for more in lines[index + 1 :]:
+            if more.lstrip().startswith(("+", "|")):
+                break  # an exception group's members
+            rest.append(more)
+        return kind, "\n".join([first, *rest]) if rest else first
+    return "", ""
 
 
 class _RendererProcessor:
@@ -448,7 +477,10 @@ def _remember_code(frame: FrameType) -> str:
     module = frame.f_globals.get("__name__")
     if _is_own(module):
         kind = _OWN
-    elif isinstance(module, str) and module.startswith(("concurrent.futures", "asyncio")):
+    elif isinstance(module, str) and (
+        module in ("asyncio", "concurrent.futures")
+        or module.startswith(("asyncio.", "concurrent.futures."))
+    ):
         kind = _EXECUTOR
     else:
         kind = _APP
