@@ -184,14 +184,16 @@ class TestFilters:
         path = tmp_path / "a.log"
         path.write_text(
             line(
-                time="2026-01-01T00:00:01Z", severity="INFO", trace_id=ID, span_id=span, message="a"
+                time="2026-01-01T00:00:01Z",
+                severity="INFO",
+                message="a",
+                **{"logging.googleapis.com/trace": ID, "logging.googleapis.com/spanId": span},
             )
             + line(
                 timestamp="2026-01-01T00:00:02Z",
                 status="error",
-                trace_id=ID,
                 message="b",
-                **{"dd.span_id": str(int(span, 16))},
+                **{"dd.trace_id": str(int(ID[16:], 16)), "dd.span_id": str(int(span, 16))},
             )
             + line(
                 timestamp="2026-01-01T00:00:03Z",
@@ -222,7 +224,11 @@ class TestMergeAndSources:
         )
         (tmp_path / "b" / "svc.log").write_text(
             line(**{"@timestamp": "2026-01-01T00:00:03.5+00:00", "trace.id": ID, "message": "3"})
-            + line(time="2026-01-01T00:00:02.123456789Z", trace_id=ID, message="2")
+            + line(
+                time="2026-01-01T00:00:02.123456789Z",
+                message="2",
+                **{"logging.googleapis.com/trace": f"projects/p/traces/{ID}"},
+            )
         )
         (tmp_path / "notes.txt").write_text(line(trace_id=ID, message="not a log name"))
         _, out, _ = run("query", ID, str(tmp_path), "--format", "json")
@@ -672,3 +678,192 @@ def test_record_times(stamp: Any, expected: float | None) -> None:
     from tracelog.query._records import record_time
 
     assert record_time({"timestamp": stamp}) == expected
+
+
+def log_in_trace(
+    tracer: Any, path: Path, fields: str, records: list[tuple[str, dict[str, Any]]]
+) -> str:
+    """Log (level, extra fields) records through tracelog inside one span; return its trace ID."""
+    sdk_tracer, _ = tracer
+    tracelog.configure(output=str(path), fields=fields, service_name=f"{fields}-svc", level="DEBUG")
+    with sdk_tracer.start_as_current_span("request") as span:
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+        for number, (level, extra) in enumerate(records):
+            emit("stdlib", level, f"record {number}", **extra)
+            time.sleep(0.002)
+    tracelog.reset()
+    return trace_id
+
+
+class TestOwnProfileOnly:
+    """A record is read through its own profile's names; other profiles' names are extras."""
+
+    def test_extra_fields_do_not_shadow_level_or_time(self, tracer: Any, tmp_path: Path) -> None:
+        """An HTTP status in a GCP record, a level in an ECS one, a payload timestamp: extras."""
+        gcp = log_in_trace(
+            tracer, tmp_path / "gcp.jsonl", "gcp", [("info", {"status": 200}), ("warning", {})]
+        )
+        assert run("query", gcp, str(tmp_path), "--level", "error", "--format", "json")[0] == 1
+        status, out, _ = run("query", gcp, str(tmp_path), "--level", "warning", "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["record 1"])
+        status, out, _ = run("query", gcp, str(tmp_path), "--format", "pretty")
+        assert "0 errors" in out
+
+        ecs_dir = tmp_path / "ecs"
+        ecs_dir.mkdir()
+        ecs = log_in_trace(
+            tracer,
+            ecs_dir / "ecs.jsonl",
+            "ecs",
+            [("info", {"level": "debug"}), ("info", {"timestamp": "2020-01-01T00:00:00Z"})],
+        )
+        status, out, _ = run("query", ecs, str(ecs_dir), "--level", "info", "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["record 0", "record 1"])
+
+    def test_pretty_shows_extras_named_like_other_profiles_fields(
+        self, tracer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An otel record's status, time, service and severity extras are shown as key=value."""
+        monkeypatch.setenv("NO_COLOR", "1")
+        extra = {"status": 503, "time": 0.25, "service": "payments", "severity": "high"}
+        trace_id = log_in_trace(tracer, tmp_path / "app.jsonl", "otel", [("warning", extra)])
+        status, out, _ = run("query", trace_id, str(tmp_path), "--format", "pretty")
+        assert status == 0
+        first = out.splitlines()[0]
+        for shown in ("status=503", "time=0.25", "service=payments", "severity=high"):
+            assert shown in first
+        assert "otel-svc" in first
+        assert "WARNING" in first
+
+    def test_another_profiles_trace_field_is_not_the_records_trace(
+        self, tracer: Any, tmp_path: Path
+    ) -> None:
+        """A record of another trace that names our ID in trace.id or dd.trace_id is no match."""
+        low64 = str(int(ID[16:], 16))
+        path = tmp_path / "consumer.jsonl"
+        other = log_in_trace(
+            tracer,
+            path,
+            "otel",
+            [("warning", {"trace.id": ID}), ("info", {"dd": {"trace_id": low64}})],
+        )
+        assert other != ID
+        status, out, err = run("query", ID, str(path), "--format", "json")
+        assert (status, out) == (1, ""), err
+        assert [
+            r["message"] for r in records(run("query", other, str(path), "--format", "json")[1])
+        ] == [
+            "record 0",
+            "record 1",
+        ]
+
+    @pytest.mark.parametrize(
+        "value", [f"https://tempo.example/trace/{ID}", f"foo/bar/{ID}", f" {ID} ", f"{ID}\n"]
+    )
+    def test_only_the_exact_id_matches(self, tmp_path: Path, value: str) -> None:
+        """trace_id must be the ID itself: no path prefix, no spaces (GCP's form only in GCP)."""
+        path = tmp_path / "a.log"
+        path.write_text(line(timestamp="2026-01-01T00:00:01Z", trace_id=value, message="x"))
+        assert run("query", ID, str(path), "--format", "json")[:2] == (1, "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "app.log.2026-11-23",
+        "app.log.2026-11-22_10",
+        "app.log.2026-11-22_10-05-01",
+        "app.log-2026-11-22",
+        "app.log-2026-11-22.gz",
+    ],
+)
+def test_rotated_file_names_are_walked(tmp_path: Path, name: str) -> None:
+    """TimedRotatingFileHandler's and logrotate's dated names are found in a directory walk."""
+    data = line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message=name).encode()
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    status, out, _ = run("query", ID, str(tmp_path), "--format", "json")
+    assert (status, [r["message"] for r in records(out)]) == (0, [name])
+
+
+def test_lone_surrogate_in_pretty_output(tmp_path: Path) -> None:
+    """A valid JSON lone surrogate is printed escaped on a UTF-8 stdout, not a crash."""
+    path = tmp_path / "a.log"
+    path.write_text(
+        f'{{"timestamp": "2026-01-01T00:00:01Z", "trace_id": "{ID}",'
+        ' "message": "bad \\ud800 one", "service.name": "svc\\udfff"}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tracelog", "query", ID, str(path), "--format", "pretty"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"bad \\ud800 one" in done.stdout
+    assert b"svc\\udfff" in done.stdout
+
+
+def test_an_internal_error_exits_2_not_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An unexpected exception is a one-line error and exit 2, never "nothing matched"."""
+    import tracelog.query
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tracelog.query, "search", broken)
+    status, out, err = run("query", ID, str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err == "tracelog: error: internal error: RuntimeError: boom\n"
+
+
+def test_write_error_exits_2_with_a_message(tmp_path: Path) -> None:
+    """Output to /dev/full: a short message and exit 2, no traceback."""
+    path = tmp_path / "a.log"
+    path.write_text(line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="x" * 10000))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, str(path), "--format", "json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("tracelog: error: cannot write the output: No space")
+    assert b"Traceback" not in done.stderr
+
+
+def test_a_path_error_is_reported_as_it_is(tmp_path: Path) -> None:
+    """A path that cannot be looked at is reported with its real error, not as missing."""
+    (tmp_path / "a.log").write_text(line(trace_id=ID))
+    loop = tmp_path / "loop.log"
+    loop.symlink_to(loop)
+    status, _, err = run("query", ID, str(tmp_path / "a.log" / "x.log"))
+    assert status == 2
+    assert err.endswith("a.log/x.log: Not a directory\n")
+    status, _, err = run("query", ID, str(loop))
+    assert status == 2
+    assert err.endswith("loop.log: Too many levels of symbolic links\n")
+
+
+def test_warnings_clear_the_progress_bar(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A warning during a scan first clears the bar, so it starts on a clean line."""
+    from tracelog import cli
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(cli._Progress, "DELAY", 0.0)
+    good = tmp_path / "a.log"
+    good.write_text(line(trace_id=ID, message="x") * 2000)
+    cut = tmp_path / "b.log.gz"
+    cut.write_bytes(gzip.compress(line(trace_id=ID, message="y").encode() * 50)[:-10])
+    err = Tty()
+    status = main(
+        ["query", ID, str(good), str(cut), "--format", "json"], stdout=io.StringIO(), stderr=err
+    )
+    assert status == 0
+    text = err.getvalue()
+    assert "\r[" in text  # the bar was drawn
+    warning = text.index("tracelog: ")
+    assert text[:warning].endswith("\r\x1b[K")

@@ -32,7 +32,12 @@ from tracelog.query._scan import CHUNK, LineSink, scan_mapped, scan_stream
 
 __all__ = ["Source", "discover", "scan"]
 
-_LOG_NAME = re.compile(r"\.(?:jsonl|ndjson|json|log)(?:\.\d+|-\d{8,10})?(?:\.gz)?$")
+# app.log, app.log.1, app.log-20261122 (logrotate dateext), app.log.2026-11-23 and
+# app.log.2026-11-22_10 (TimedRotatingFileHandler), app.log-2026-11-22; each maybe .gz.
+_LOG_NAME = re.compile(
+    r"\.(?:jsonl|ndjson|json|log)"
+    r"(?:\.\d+|-\d{8,10}|[.-]\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}(?:-\d{2})?)?)?)?(?:\.gz)?$"
+)
 _GZIP_MAGIC = b"\x1f\x8b"
 RECENT = 60.0  # seconds: a file modified this recently may still be written or rotated
 
@@ -49,11 +54,15 @@ def discover(paths: list[str], warn: Callable[[str], None]) -> list[Source]:
     """The sources named by *paths*, directories expanded; each file once.
 
     Raises:
-        FileNotFoundError: a path does not exist (the message names it).
+        OSError: a path cannot be looked at (missing, or permission denied); the
+            message names it and says why.
     """
     for path in paths:
-        if path != "-" and not os.path.exists(path):
-            raise FileNotFoundError(f"no such file or directory: {path}")
+        if path != "-":
+            try:
+                os.stat(path)
+            except OSError as error:
+                raise OSError(f"{path}: {error.strerror or error}") from None
     sources: list[Source] = []
     seen: set[tuple[int, int]] = set()
     stdin_taken = False
