@@ -6,9 +6,9 @@
   entered once (by device and inode), so a link loop ends the walk; only
   regular files are read from a walk, so a FIFO or a device there is never opened.
 - A regular file is read up to the size it had when opened: a growing log
-  does not keep the scan going. One modified within `RECENT` seconds is
-  read, not memory-mapped (a rotation truncating it under a mapping would
-  raise SIGBUS).
+  does not keep the scan going; one truncated meanwhile (``copytruncate``) is
+  read to its new end. Files are read, never memory-mapped: a truncation under
+  a mapping would kill the process with SIGBUS.
 - A FIFO named on the command line is opened without blocking (no writer: it
   is empty) and read to its end, as ``cat`` would.
 - gzip is recognised by its magic bytes, whatever the name; a stream cut short
@@ -18,17 +18,15 @@
 from __future__ import annotations
 
 import io
-import mmap
 import os
 import re
 import stat
 import sys
-import time
 import zlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from tracelog.query._scan import CHUNK, LineSink, scan_mapped, scan_stream
+from tracelog.query._scan import CHUNK, LineSink, scan_file, scan_stream
 
 __all__ = ["Source", "discover", "scan"]
 
@@ -39,7 +37,6 @@ _LOG_NAME = re.compile(
     r"(?:\.\d+|-\d{8,10}|[.-]\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}(?:-\d{2})?)?)?)?(?:\.gz)?$"
 )
 _GZIP_MAGIC = b"\x1f\x8b"
-RECENT = 60.0  # seconds: a file modified this recently may still be written or rotated
 
 
 class Source(NamedTuple):
@@ -218,35 +215,11 @@ def scan(
         if os.pread(fd, 2, 0) == _GZIP_MAGIC:
             _scan_gzip(source, _read_capped(fd, size), needles, sink, progress, warn)
             return
-        if time.time() - info.st_mtime > RECENT and _mappable(fd, size):
-            scan_mapped(fd, size, needles, sink, progress)
-            return
-        # A file written to lately is read, not mapped: if a copytruncate rotation
-        # shrank it under a mapping, touching the lost pages would kill the process.
-        read = _read_capped(fd, size)
-        done = 0
-
-        def readinto(view: memoryview) -> int:
-            nonlocal done
-            count = _fill(read, view)
-            done += count
-            return count
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        scan_stream(readinto, needles, sink, lambda: progress(done), count_lines=False)
+        scan_file(fd, size, needles, sink, progress)
     except OSError as error:
         warn(f"{source.path}: {error.strerror or error}; stopped reading")
     finally:
         os.close(fd)
-
-
-def _mappable(fd: int, size: int) -> bool:
-    """Whether the file system maps this file (some, such as /proc, do not)."""
-    try:
-        mmap.mmap(fd, min(size, mmap.ALLOCATIONGRANULARITY), prot=mmap.PROT_READ).close()
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _fill(read: Callable[[int], bytes], view: memoryview) -> int:
