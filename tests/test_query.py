@@ -894,3 +894,24 @@ def test_warnings_clear_the_progress_bar(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "\r[" in text  # the bar was drawn
     warning = text.index("tracelog: ")
     assert text[:warning].endswith("\r\x1b[K")
+
+
+def test_memory_for_many_matches_stays_near_their_size(tmp_path: Path) -> None:
+    """100,000 matching lines (about 30 MB): peak RSS grows by about their size, not 5x it."""
+    path = tmp_path / "busy.log"
+    row = line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="m" * 150, n=1, ok=True)
+    path.write_text(row * 100_000)
+    matched_mb = path.stat().st_size / (1 << 20)
+    probe = (
+        "import resource, subprocess, sys\n"
+        f"r = subprocess.run([sys.executable, '-m', 'tracelog', 'query', '{ID}', {str(path)!r},"
+        " '--format', 'json'], stdout=subprocess.DEVNULL)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120
+    )
+    status, rss_mb = map(int, done.stdout.split())
+    assert status == 0
+    # Start-up and buffers take about 35 MB; each match keeps its line plus about 200 bytes.
+    assert rss_mb < 40 + 2 * matched_mb, (rss_mb, matched_mb)

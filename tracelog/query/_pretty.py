@@ -72,9 +72,9 @@ def _span_depths(matches: list[Match]) -> dict[str, int]:
     return depths
 
 
-def _time_text(match: Match) -> str:
+def _time_text(match: Match, record: dict[str, Any]) -> str:
     if match.time is None:
-        raw = _records.raw_time(match.record)
+        raw = _records.raw_time(record)
         return escape_terminal(str(raw)) if raw is not None else "-"
     moment = datetime.datetime.fromtimestamp(match.time, datetime.UTC)
     return moment.strftime("%H:%M:%S.%f")
@@ -97,7 +97,7 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
         message = _records.message_of(record)
         span = _records.span_of(record)
         parts = [
-            paint(_DIM, _time_text(match)),
+            paint(_DIM, _time_text(match, record)),
             f"{escape_terminal(_text(service)) if service is not None else '-':<10}",
             paint(_LEVEL_COLOURS.get(level, ""), f"{escape_terminal(level.upper()) or '-':<8}"),
         ]
@@ -144,18 +144,15 @@ def summary(result: Result, *, colour: bool) -> str:
     """Lines, files, services, first and last time, errors: one paragraph."""
     matches = result.matches
     files = sorted({match.source for match in matches})
-    services = sorted(
-        {
-            escape_terminal(_text(service))
-            for match in matches
-            if (service := _records.service_of(match.record)) is not None
-        }
-    )
-    errors = sum(
-        1
-        for match in matches
-        if (_records.level_number(_records.level_name(match.record)) or 0) >= 40
-    )
+    names: set[str] = set()
+    errors = 0
+    for match in matches:
+        record = match.record  # parsed again: matches keep only their lines
+        service = _records.service_of(record)
+        if service is not None:
+            names.add(escape_terminal(_text(service)))
+        errors += (_records.level_number(_records.level_name(record)) or 0) >= 40
+    services = sorted(names)
     times = [match.time for match in matches if match.time is not None]
     text = (
         f"{len(matches)} line{'s' * (len(matches) != 1)} from {len(files)} "
