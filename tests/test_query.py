@@ -915,3 +915,70 @@ def test_memory_for_many_matches_stays_near_their_size(tmp_path: Path) -> None:
     assert status == 0
     # Start-up and buffers take about 35 MB; each match keeps its line plus about 200 bytes.
     assert rss_mb < 40 + 2 * matched_mb, (rss_mb, matched_mb)
+
+
+def test_gzip_on_stdin_whose_first_byte_comes_alone(tmp_path: Path) -> None:
+    """A gzip stream on a pipe is recognised even when its magic number arrives in two reads."""
+    data = gzip.compress(line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="gz").encode())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracelog", "query", ID, "-", "--format", "json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(data[:1])
+    process.stdin.flush()
+    time.sleep(0.5)
+    process.stdin.write(data[1:])
+    process.stdin.close()
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    process.wait(timeout=60)
+    assert process.returncode == 0, err
+    assert [r["message"] for r in records(out.decode())] == ["gz"]
+
+
+def test_span_in_datadog_decimal(tmp_path: Path) -> None:
+    """--span takes the decimal span ID Datadog writes, as well as 16 hex digits."""
+    span = "b7ad6b7169203331"
+    path = tmp_path / "dd.log"
+    dd_trace = str(int(ID[16:], 16))
+    path.write_text(
+        line(message="mine", **{"dd.trace_id": dd_trace, "dd.span_id": str(int(span, 16))})
+        + line(message="other", **{"dd.trace_id": dd_trace, "dd.span_id": "42"})
+    )
+    for span_arg in (str(int(span, 16)), span, span.upper()):
+        status, out, err = run("query", ID, str(path), "--format", "json", "--span", span_arg)
+        assert (status, [r["message"] for r in records(out)]) == (0, ["mine"]), err
+    assert run("query", ID, str(path), "--span", "42")[0] == 0
+    for bad in ("0", str(1 << 64), "x" * 16, "0" * 16):
+        assert run("query", ID, str(path), "--span", bad)[0] == 2
+
+
+def test_fifo_whose_writer_stays_open_ends_when_idle(tmp_path: Path) -> None:
+    """A FIFO's writer that keeps it open does not hang the query: idle means done, with a note."""
+    from tracelog.query._sources import FIFO_IDLE
+
+    fifo = tmp_path / "live.log"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # holds the FIFO open, as a live producer does
+    try:
+        os.write(
+            writer, line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="live").encode()
+        )
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, str(fifo), "--format", "json"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        os.close(writer)
+    assert done.returncode == 0, done.stderr
+    assert [r["message"] for r in records(done.stdout.decode())] == ["live"]
+    assert f"no data for {FIFO_IDLE:g} s; stopped reading" in done.stderr.decode()
+    assert elapsed < FIFO_IDLE + 10
