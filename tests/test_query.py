@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 import tracelog
 from tracelog.cli import main
 from tracelog.query import _scan, parse_trace
-from tracelog.query._sources import RECENT
 
 from .conftest import emit
 
@@ -45,11 +44,10 @@ def line(**fields: Any) -> str:
     return json.dumps(fields) + "\n"
 
 
-def age_file(path: Path, age: str) -> None:
-    """Make *path* look written long ago ("settled": memory-mapped) or just now ("fresh": read)."""
-    if age == "settled":
-        past = time.time() - 2 * RECENT
-        os.utime(path, (past, past))
+def small_chunks(monkeypatch: pytest.MonkeyPatch, chunks: str) -> None:
+    """With "small", files are read 64 bytes at a time, so lines straddle many reads."""
+    if chunks == "small":
+        monkeypatch.setattr(_scan, "FILE_CHUNK", 64)
 
 
 def write_trace_log(tracer: Any, path: Path, fields: str) -> tuple[str, list[str]]:
@@ -184,14 +182,16 @@ class TestFilters:
         path = tmp_path / "a.log"
         path.write_text(
             line(
-                time="2026-01-01T00:00:01Z", severity="INFO", trace_id=ID, span_id=span, message="a"
+                time="2026-01-01T00:00:01Z",
+                severity="INFO",
+                message="a",
+                **{"logging.googleapis.com/trace": ID, "logging.googleapis.com/spanId": span},
             )
             + line(
                 timestamp="2026-01-01T00:00:02Z",
                 status="error",
-                trace_id=ID,
                 message="b",
-                **{"dd.span_id": str(int(span, 16))},
+                **{"dd.trace_id": str(int(ID[16:], 16)), "dd.span_id": str(int(span, 16))},
             )
             + line(
                 timestamp="2026-01-01T00:00:03Z",
@@ -222,7 +222,11 @@ class TestMergeAndSources:
         )
         (tmp_path / "b" / "svc.log").write_text(
             line(**{"@timestamp": "2026-01-01T00:00:03.5+00:00", "trace.id": ID, "message": "3"})
-            + line(time="2026-01-01T00:00:02.123456789Z", trace_id=ID, message="2")
+            + line(
+                time="2026-01-01T00:00:02.123456789Z",
+                message="2",
+                **{"logging.googleapis.com/trace": f"projects/p/traces/{ID}"},
+            )
         )
         (tmp_path / "notes.txt").write_text(line(trace_id=ID, message="not a log name"))
         _, out, _ = run("query", ID, str(tmp_path), "--format", "json")
@@ -304,14 +308,16 @@ DAMAGED = {
 class TestDamage:
     """Damaged lines are skipped, counted and located; memory stays bounded."""
 
-    @pytest.mark.parametrize("age", ["fresh", "settled"])
-    def test_damaged_lines_are_skipped_counted_and_located(self, tmp_path: Path, age: str) -> None:
+    @pytest.mark.parametrize("chunks", ["default", "small"])
+    def test_damaged_lines_are_skipped_counted_and_located(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks: str
+    ) -> None:
         """Each kind of damaged line is skipped; the first five are reported with file:line."""
         good = line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="good").encode()
         path = tmp_path / "bad.log"
         body = b"".join(damaged + b"\n" + good for damaged in DAMAGED.values())
         path.write_bytes(body + b'{"trace_id": "' + ID.encode() + b'", "mess')  # truncated
-        age_file(path, age)
+        small_chunks(monkeypatch, chunks)
         status, out, err = run("query", ID, str(path), "--format", "json")
         assert status == 0
         assert [r["message"] for r in records(out)] == ["good"] * len(DAMAGED)
@@ -332,8 +338,7 @@ class TestDamage:
         assert (status, [r["message"] for r in records(out)]) == (0, ["ok"])
         assert "tracelog: -:4: skipped a line" in err
 
-    @pytest.mark.parametrize("age", ["fresh", "settled"])
-    def test_hundred_megabyte_line_in_bounded_memory(self, tmp_path: Path, age: str) -> None:
+    def test_hundred_megabyte_line_in_bounded_memory(self, tmp_path: Path) -> None:
         """A 100 MB line that mentions the ID is skipped and reported; peak RSS stays bounded."""
         path = tmp_path / "huge.log"
         with path.open("wb") as out:
@@ -342,7 +347,6 @@ class TestDamage:
                 b'{"trace_id": "' + ID.encode() + b'", "blob": "' + b"x" * (100 << 20) + b'"}\n'
             )
             out.write(line(trace_id=ID, message="after").encode())
-        age_file(path, age)
         probe = (
             "import resource, subprocess, sys\n"
             f"r = subprocess.run([sys.executable, '-m', 'tracelog', 'query', '{ID}', {str(path)!r},"
@@ -498,27 +502,57 @@ def test_scanner_finds_exactly_the_lines_holding_the_id(
     assert sink.found == expected
 
 
-def test_mapped_scan_matches_the_stream_scan(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The memory-mapped scan, across several small windows, finds the same lines as reading."""
-    monkeypatch.setattr(_scan, "WINDOW", 1 << 16)
+def test_file_scan_matches_the_stream_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-ahead file scan, across many small chunks, finds the same lines as a stream."""
+    monkeypatch.setattr(_scan, "FILE_CHUNK", 1 << 12)
     rows = [
         line(trace_id=ID if n % 97 == 0 else OTHER, n=n, pad="p" * (n % 300)) for n in range(3000)
     ]
     path = tmp_path / "a.log"
     path.write_text("".join(rows))
     needles = parse_trace(ID).needles
-    mapped, streamed = _Lines(), _Lines()
+    read, streamed = _Lines(), _Lines()
     fd = os.open(path, os.O_RDONLY)
     try:
-        _scan.scan_mapped(fd, os.fstat(fd).st_size, needles, mapped, lambda done: None)
+        _scan.scan_file(fd, os.fstat(fd).st_size, needles, read, lambda done: None)
     finally:
         os.close(fd)
     with path.open("rb") as stream:
         _scan.scan_stream(stream.readinto, needles, streamed, lambda: None)
-    assert mapped.found == streamed.found
-    assert len(mapped.found) == len([n for n in range(3000) if n % 97 == 0])
+    assert read.found == streamed.found
+    assert len(read.found) == len([n for n in range(3000) if n % 97 == 0])
+
+
+def test_a_file_truncated_during_the_scan_does_not_kill_the_process(tmp_path: Path) -> None:
+    """A copytruncate rotation in the middle of a scan: the scan ends, no SIGBUS."""
+    path = tmp_path / "app.log"
+    path.write_text(line(trace_id=ID, message="m" * 200) * 20_000)  # about 4.5 MB
+    past = time.time() - 3600  # an old file: no special treatment for "recently written"
+    os.utime(path, (past, past))
+    probe = f"""
+import os, sys
+from tracelog.query import parse_trace
+from tracelog.query._sources import Source, scan
+path = {str(path)!r}
+class Sink:
+    found = 0
+    def line(self, data, line_no, offset):
+        self.found += 1
+        if self.found == 1:
+            os.truncate(path, 0)  # what copytruncate does, while the file is being read
+    def too_long(self, line_no, offset):
+        pass
+sink = Sink()
+scan(Source(path, "file", os.path.getsize(path)), parse_trace({ID!r}).needles, sink,
+     lambda done: None, print)
+print("found", sink.found)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout.startswith("found ")
+    assert int(done.stdout.split()[1]) >= 1
 
 
 def test_verdicts_do_not_depend_on_the_parser(tmp_path: Path) -> None:
@@ -622,7 +656,7 @@ _PIECES = st.lists(
 def test_both_scans_agree_with_a_plain_split(
     tmp_path_factory: pytest.TempPathFactory, pieces: list[bytes], final_newline: bool
 ) -> None:
-    """Both scans, in tiny windows and buffers, yield the split lines with the ID (or too long)."""
+    """Both scans, in tiny chunks and buffers, yield the split lines with the ID (or too long)."""
     data = b"\n".join(pieces) + (b"\n" if final_newline else b"")
     cap, needles = 1000, parse_trace(ID).needles
     expected = [
@@ -632,21 +666,20 @@ def test_both_scans_agree_with_a_plain_split(
     ]
     path = tmp_path_factory.mktemp("scan") / "a.log"
     path.write_bytes(data)
-    saved = (_scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK)
-    _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = 4096, 256, cap, 64
+    saved = (_scan.FILE_CHUNK, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK)
+    _scan.FILE_CHUNK, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = 300, 256, cap, 64
     try:
-        mapped, streamed = _Lines(), _Lines()
-        if data:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                _scan.scan_mapped(fd, len(data), needles, mapped, lambda done: None)
-            finally:
-                os.close(fd)
+        read, streamed = _Lines(), _Lines()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            _scan.scan_file(fd, len(data), needles, read, lambda done: None)
+        finally:
+            os.close(fd)
         with path.open("rb") as stream:
             _scan.scan_stream(stream.readinto, needles, streamed, lambda: None)
     finally:
-        _scan.WINDOW, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = saved
-    assert mapped.found == expected
+        _scan.FILE_CHUNK, _scan.CHUNK, _scan.MAX_LINE, _scan.BLOCK = saved
+    assert read.found == expected
     assert streamed.found == expected
 
 
@@ -672,3 +705,280 @@ def test_record_times(stamp: Any, expected: float | None) -> None:
     from tracelog.query._records import record_time
 
     assert record_time({"timestamp": stamp}) == expected
+
+
+def log_in_trace(
+    tracer: Any, path: Path, fields: str, records: list[tuple[str, dict[str, Any]]]
+) -> str:
+    """Log (level, extra fields) records through tracelog inside one span; return its trace ID."""
+    sdk_tracer, _ = tracer
+    tracelog.configure(output=str(path), fields=fields, service_name=f"{fields}-svc", level="DEBUG")
+    with sdk_tracer.start_as_current_span("request") as span:
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+        for number, (level, extra) in enumerate(records):
+            emit("stdlib", level, f"record {number}", **extra)
+            time.sleep(0.002)
+    tracelog.reset()
+    return trace_id
+
+
+class TestOwnProfileOnly:
+    """A record is read through its own profile's names; other profiles' names are extras."""
+
+    def test_extra_fields_do_not_shadow_level_or_time(self, tracer: Any, tmp_path: Path) -> None:
+        """An HTTP status in a GCP record, a level in an ECS one, a payload timestamp: extras."""
+        gcp = log_in_trace(
+            tracer, tmp_path / "gcp.jsonl", "gcp", [("info", {"status": 200}), ("warning", {})]
+        )
+        assert run("query", gcp, str(tmp_path), "--level", "error", "--format", "json")[0] == 1
+        status, out, _ = run("query", gcp, str(tmp_path), "--level", "warning", "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["record 1"])
+        status, out, _ = run("query", gcp, str(tmp_path), "--format", "pretty")
+        assert "0 errors" in out
+
+        ecs_dir = tmp_path / "ecs"
+        ecs_dir.mkdir()
+        ecs = log_in_trace(
+            tracer,
+            ecs_dir / "ecs.jsonl",
+            "ecs",
+            [("info", {"level": "debug"}), ("info", {"timestamp": "2020-01-01T00:00:00Z"})],
+        )
+        status, out, _ = run("query", ecs, str(ecs_dir), "--level", "info", "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["record 0", "record 1"])
+
+    def test_pretty_shows_extras_named_like_other_profiles_fields(
+        self, tracer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An otel record's status, time, service and severity extras are shown as key=value."""
+        monkeypatch.setenv("NO_COLOR", "1")
+        extra = {"status": 503, "time": 0.25, "service": "payments", "severity": "high"}
+        trace_id = log_in_trace(tracer, tmp_path / "app.jsonl", "otel", [("warning", extra)])
+        status, out, _ = run("query", trace_id, str(tmp_path), "--format", "pretty")
+        assert status == 0
+        first = out.splitlines()[0]
+        for shown in ("status=503", "time=0.25", "service=payments", "severity=high"):
+            assert shown in first
+        assert "otel-svc" in first
+        assert "WARNING" in first
+
+    def test_another_profiles_trace_field_is_not_the_records_trace(
+        self, tracer: Any, tmp_path: Path
+    ) -> None:
+        """A record of another trace that names our ID in trace.id or dd.trace_id is no match."""
+        low64 = str(int(ID[16:], 16))
+        path = tmp_path / "consumer.jsonl"
+        other = log_in_trace(
+            tracer,
+            path,
+            "otel",
+            [("warning", {"trace.id": ID}), ("info", {"dd": {"trace_id": low64}})],
+        )
+        assert other != ID
+        status, out, err = run("query", ID, str(path), "--format", "json")
+        assert (status, out) == (1, ""), err
+        assert [
+            r["message"] for r in records(run("query", other, str(path), "--format", "json")[1])
+        ] == [
+            "record 0",
+            "record 1",
+        ]
+
+    @pytest.mark.parametrize(
+        "value", [f"https://tempo.example/trace/{ID}", f"foo/bar/{ID}", f" {ID} ", f"{ID}\n"]
+    )
+    def test_only_the_exact_id_matches(self, tmp_path: Path, value: str) -> None:
+        """trace_id must be the ID itself: no path prefix, no spaces (GCP's form only in GCP)."""
+        path = tmp_path / "a.log"
+        path.write_text(line(timestamp="2026-01-01T00:00:01Z", trace_id=value, message="x"))
+        assert run("query", ID, str(path), "--format", "json")[:2] == (1, "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "app.log.2026-11-23",
+        "app.log.2026-11-22_10",
+        "app.log.2026-11-22_10-05-01",
+        "app.log-2026-11-22",
+        "app.log-2026-11-22.gz",
+    ],
+)
+def test_rotated_file_names_are_walked(tmp_path: Path, name: str) -> None:
+    """TimedRotatingFileHandler's and logrotate's dated names are found in a directory walk."""
+    data = line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message=name).encode()
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    status, out, _ = run("query", ID, str(tmp_path), "--format", "json")
+    assert (status, [r["message"] for r in records(out)]) == (0, [name])
+
+
+def test_lone_surrogate_in_pretty_output(tmp_path: Path) -> None:
+    """A valid JSON lone surrogate is printed escaped on a UTF-8 stdout, not a crash."""
+    path = tmp_path / "a.log"
+    path.write_text(
+        f'{{"timestamp": "2026-01-01T00:00:01Z", "trace_id": "{ID}",'
+        ' "message": "bad \\ud800 one", "service.name": "svc\\udfff"}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tracelog", "query", ID, str(path), "--format", "pretty"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"bad \\ud800 one" in done.stdout
+    assert b"svc\\udfff" in done.stdout
+
+
+def test_an_internal_error_exits_2_not_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An unexpected exception is a one-line error and exit 2, never "nothing matched"."""
+    import tracelog.query
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tracelog.query, "search", broken)
+    status, out, err = run("query", ID, str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err == "tracelog: error: internal error: RuntimeError: boom\n"
+
+
+def test_write_error_exits_2_with_a_message(tmp_path: Path) -> None:
+    """Output to /dev/full: a short message and exit 2, no traceback."""
+    path = tmp_path / "a.log"
+    path.write_text(line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="x" * 10000))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, str(path), "--format", "json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("tracelog: error: cannot write the output: No space")
+    assert b"Traceback" not in done.stderr
+
+
+def test_a_path_error_is_reported_as_it_is(tmp_path: Path) -> None:
+    """A path that cannot be looked at is reported with its real error, not as missing."""
+    (tmp_path / "a.log").write_text(line(trace_id=ID))
+    loop = tmp_path / "loop.log"
+    loop.symlink_to(loop)
+    status, _, err = run("query", ID, str(tmp_path / "a.log" / "x.log"))
+    assert status == 2
+    assert err.endswith("a.log/x.log: Not a directory\n")
+    status, _, err = run("query", ID, str(loop))
+    assert status == 2
+    assert err.endswith("loop.log: Too many levels of symbolic links\n")
+
+
+def test_warnings_clear_the_progress_bar(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A warning during a scan first clears the bar, so it starts on a clean line."""
+    from tracelog import cli
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(cli._Progress, "DELAY", 0.0)
+    good = tmp_path / "a.log"
+    good.write_text(line(trace_id=ID, message="x") * 2000)
+    cut = tmp_path / "b.log.gz"
+    cut.write_bytes(gzip.compress(line(trace_id=ID, message="y").encode() * 50)[:-10])
+    err = Tty()
+    status = main(
+        ["query", ID, str(good), str(cut), "--format", "json"], stdout=io.StringIO(), stderr=err
+    )
+    assert status == 0
+    text = err.getvalue()
+    assert "\r[" in text  # the bar was drawn
+    warning = text.index("tracelog: ")
+    assert text[:warning].endswith("\r\x1b[K")
+
+
+def test_memory_for_many_matches_stays_near_their_size(tmp_path: Path) -> None:
+    """100,000 matching lines (about 30 MB): peak RSS grows by about their size, not 5x it."""
+    path = tmp_path / "busy.log"
+    row = line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="m" * 150, n=1, ok=True)
+    path.write_text(row * 100_000)
+    matched_mb = path.stat().st_size / (1 << 20)
+    probe = (
+        "import resource, subprocess, sys\n"
+        f"r = subprocess.run([sys.executable, '-m', 'tracelog', 'query', '{ID}', {str(path)!r},"
+        " '--format', 'json'], stdout=subprocess.DEVNULL)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120
+    )
+    status, rss_mb = map(int, done.stdout.split())
+    assert status == 0
+    # Start-up and buffers take about 35 MB; each match keeps its line plus about 200 bytes.
+    assert rss_mb < 40 + 2 * matched_mb, (rss_mb, matched_mb)
+
+
+def test_gzip_on_stdin_whose_first_byte_comes_alone(tmp_path: Path) -> None:
+    """A gzip stream on a pipe is recognised even when its magic number arrives in two reads."""
+    data = gzip.compress(line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="gz").encode())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracelog", "query", ID, "-", "--format", "json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(data[:1])
+    process.stdin.flush()
+    time.sleep(0.5)
+    process.stdin.write(data[1:])
+    process.stdin.close()
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    process.wait(timeout=60)
+    assert process.returncode == 0, err
+    assert [r["message"] for r in records(out.decode())] == ["gz"]
+
+
+def test_span_in_datadog_decimal(tmp_path: Path) -> None:
+    """--span takes the decimal span ID Datadog writes, as well as 16 hex digits."""
+    span = "b7ad6b7169203331"
+    path = tmp_path / "dd.log"
+    dd_trace = str(int(ID[16:], 16))
+    path.write_text(
+        line(message="mine", **{"dd.trace_id": dd_trace, "dd.span_id": str(int(span, 16))})
+        + line(message="other", **{"dd.trace_id": dd_trace, "dd.span_id": "42"})
+    )
+    for span_arg in (str(int(span, 16)), span, span.upper()):
+        status, out, err = run("query", ID, str(path), "--format", "json", "--span", span_arg)
+        assert (status, [r["message"] for r in records(out)]) == (0, ["mine"]), err
+    assert run("query", ID, str(path), "--span", "42")[0] == 0
+    for bad in ("0", str(1 << 64), "x" * 16, "0" * 16):
+        assert run("query", ID, str(path), "--span", bad)[0] == 2
+
+
+def test_fifo_whose_writer_stays_open_ends_when_idle(tmp_path: Path) -> None:
+    """A FIFO's writer that keeps it open does not hang the query: idle means done, with a note."""
+    from tracelog.query._sources import FIFO_IDLE
+
+    fifo = tmp_path / "live.log"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # holds the FIFO open, as a live producer does
+    try:
+        os.write(
+            writer, line(timestamp="2026-01-01T00:00:01Z", trace_id=ID, message="live").encode()
+        )
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, str(fifo), "--format", "json"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        os.close(writer)
+    assert done.returncode == 0, done.stderr
+    assert [r["message"] for r in records(done.stdout.decode())] == ["live"]
+    assert f"no data for {FIFO_IDLE:g} s; stopped reading" in done.stderr.decode()
+    assert elapsed < FIFO_IDLE + 10

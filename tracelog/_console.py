@@ -15,9 +15,11 @@ if TYPE_CHECKING:  # imported when a renderer is made: escape_terminal alone sta
 
 __all__ = ["ConsoleRenderer", "escape_terminal", "use_colour"]
 
-# C0 and C1 controls, DEL, bidi overrides and isolates, line/paragraph separators.
+# C0 and C1 controls, DEL, bidi overrides and isolates, line/paragraph separators,
+# and lone surrogates (valid in JSON text, but no terminal encoding can write them).
 _UNSAFE = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    r"\ud800-\udfff]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BARE = re.compile(r"[^\s\"'=\\]+")

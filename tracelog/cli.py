@@ -11,7 +11,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracelog.query import Result
 
 __all__ = ["main"]
 
@@ -54,9 +57,8 @@ class _Progress:
 
 
 def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from tracelog._console import escape_terminal, use_colour
+    from tracelog._console import escape_terminal
     from tracelog.query import Damage, discover, level_number, parse_span, parse_trace, search
-    from tracelog.query._json_lines import json_line
 
     def fail(message: str) -> int:
         stderr.write(f"tracelog query: error: {message}\n")
@@ -78,7 +80,11 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
         if min_level is None:
             return fail(f"--level {escape_terminal(options.level)!r}: unknown level")
 
+    progress: _Progress | None = None
+
     def warn(message: str) -> None:
+        if progress is not None:
+            progress.close()  # a warning must not land in the middle of the bar
         stderr.write(f"tracelog: {escape_terminal(message)}\n")
 
     paths = options.paths
@@ -92,13 +98,12 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             warn(f"no PATH given: searching the current directory ({os.getcwd()})")
     try:
         sources = discover(paths, warn)
-    except FileNotFoundError as error:
+    except OSError as error:
         return fail(escape_terminal(str(error)))
 
     progress = _Progress(stderr, sum(source.size for source in sources))
 
     def report(damage: Damage) -> None:
-        progress.close()
         warn(f"{damage.where}: skipped a line that mentions the trace: {damage.reason}")
 
     try:
@@ -115,6 +120,28 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
         progress.close()
 
     output_format = options.format or ("pretty" if _isatty(stdout) else "json")
+    try:
+        _write(result, output_format, stdout)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise _OutputError(error.strerror or str(error)) from error
+    if result.damaged > len(result.damage):
+        warn(
+            f"{result.damaged} damaged lines mentioning the trace were skipped"
+            f" (the first {len(result.damage)} are shown above)"
+        )
+    return EXIT_MATCHED if result.matches else EXIT_NO_MATCH
+
+
+class _OutputError(Exception):
+    """Writing the results failed (a full disk, /dev/full)."""
+
+
+def _write(result: Result, output_format: str, stdout: IO[str]) -> None:
+    from tracelog._console import use_colour
+    from tracelog.query._json_lines import json_line
+
     if output_format == "json":
         binary = getattr(stdout, "buffer", None)
         for match in result.matches:
@@ -131,12 +158,6 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             stdout.write(text + "\n")
         stdout.write(("\n" if result.matches else "") + summary(result, colour=colour) + "\n")
     stdout.flush()
-    if result.damaged > len(result.damage):
-        warn(
-            f"{result.damaged} damaged lines mentioning the trace were skipped"
-            f" (the first {len(result.damage)} are shown above)"
-        )
-    return EXIT_MATCHED if result.matches else EXIT_NO_MATCH
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -201,13 +222,35 @@ def main(
         status: int = options.run(options, out, err)
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, as grep does.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        _drop_stdout()
         return EXIT_MATCHED
     except KeyboardInterrupt:
         err.write("\n")
         return 130
+    except _OutputError as error:
+        _drop_stdout()
+        _last_words(err, f"cannot write the output: {error}")
+        return EXIT_USAGE
+    except Exception as error:  # a bug must not read as "nothing matched" (exit 1)
+        _last_words(err, f"internal error: {type(error).__name__}: {error}")
+        return EXIT_USAGE
     return status
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _last_words(err: IO[str], message: str) -> None:
+    from tracelog._console import escape_terminal
+
+    try:
+        err.write(f"tracelog: error: {escape_terminal(message)}\n")
+        err.flush()
+    except (OSError, ValueError):
+        pass

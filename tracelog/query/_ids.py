@@ -78,10 +78,19 @@ def parse_trace(text: str) -> TraceId:
 def parse_span(text: str) -> str:
     """A span ID as 16 lowercase hex digits.
 
+    *text* is 16 hex digits, or the decimal form Datadog writes (up to 20
+    digits, below 2**64); 16 decimal digits are read as hex.
+
     Raises:
-        ValueError: unless *text* is 16 hex digits.
+        ValueError: unless *text* is one of those and not zero.
     """
     value = text.strip()
-    if not _HEX16.fullmatch(value):
-        raise ValueError("expected a span ID: 16 hex digits")
-    return value.lower()
+    if _HEX16.fullmatch(value):
+        number = int(value, 16)
+    elif value.isascii() and value.isdigit() and len(value) <= 20 and int(value) < 1 << 64:
+        number = int(value)
+    else:
+        raise ValueError("expected a span ID: 16 hex digits, or a Datadog decimal span ID")
+    if number == 0:
+        raise ValueError("the all-zero span ID is not a valid span ID")
+    return f"{number:016x}"

@@ -34,21 +34,6 @@ _LEVEL_COLOURS = {
     "critical": "\x1b[31;1m",
     "fatal": "\x1b[31;1m",
 }
-_SHOWN = (
-    _records.TIME_FIELDS
-    + _records.LEVEL_FIELDS
-    + _records.LOGGER_FIELDS
-    + _records.SERVICE_FIELDS
-    + _records.MESSAGE_FIELDS
-    + _records.TRACE_FIELDS
-    + _records.SPAN_FIELDS
-)
-_HIDDEN = {dotted for dotted, _ in _SHOWN} | {
-    "trace_flags",
-    "otelTraceSampled",
-    "logging.googleapis.com/trace_sampled",
-    "ecs.version",
-}
 _BLOCKS = ("exception.stacktrace", "error.stack_trace", "error.stack", "stack_trace", "stack_info")
 _BARE = re.compile(r"[^\s\"'=\\]+")
 _MAX_DEPTH = 6
@@ -87,9 +72,9 @@ def _span_depths(matches: list[Match]) -> dict[str, int]:
     return depths
 
 
-def _time_text(match: Match) -> str:
+def _time_text(match: Match, record: dict[str, Any]) -> str:
     if match.time is None:
-        raw = _records.field(match.record, _records.TIME_FIELDS)
+        raw = _records.raw_time(record)
         return escape_terminal(str(raw)) if raw is not None else "-"
     moment = datetime.datetime.fromtimestamp(match.time, datetime.UTC)
     return moment.strftime("%H:%M:%S.%f")
@@ -105,13 +90,14 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
 
     for match in matches:
         record = match.record
+        profile = _records.profile_of(record)
         level = _records.level_name(record)
-        service = _records.field(record, _records.SERVICE_FIELDS)
-        logger = _records.field(record, _records.LOGGER_FIELDS)
-        message = _records.field(record, _records.MESSAGE_FIELDS)
+        service = _records.service_of(record)
+        logger = _records.logger_of(record)
+        message = _records.message_of(record)
         span = _records.span_of(record)
         parts = [
-            paint(_DIM, _time_text(match)),
+            paint(_DIM, _time_text(match, record)),
             f"{escape_terminal(_text(service)) if service is not None else '-':<10}",
             paint(_LEVEL_COLOURS.get(level, ""), f"{escape_terminal(level.upper()) or '-':<8}"),
         ]
@@ -120,8 +106,15 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
             head += paint(_BOLD, escape_terminal(_text(logger)) + ":") + " "
         head += escape_terminal(_text(message)) if message is not None else ""
         parts.append(head)
+        # Only the record's own profile's fields are in the columns; every other
+        # field, even one named like another profile's, is shown as key=value.
+        hidden = profile.own | {"message" if "message" in record else "msg"}
         for key, value in record.items():
-            if key in _HIDDEN or key in _BLOCKS or (isinstance(value, dict) and _is_profile(key)):
+            if (
+                key in hidden
+                or key in _BLOCKS
+                or (isinstance(value, dict) and key in profile.nested)
+            ):
                 continue
             shown = f"{escape_terminal(key)}={_value(encoder, value)}"
             parts.append(paint(_KEY, shown))
@@ -135,11 +128,6 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
                     f"\n      {escape_terminal(text)}" for text in block.rstrip("\n").split("\n")
                 )
         yield line
-
-
-def _is_profile(key: str) -> bool:
-    # Nested forms of the fields shown in the columns (ECS objects, Datadog's "dd").
-    return key in {"trace", "span", "dd", "log", "service", "serviceContext", "logger"}
 
 
 def _text(value: Any) -> str:
@@ -156,18 +144,15 @@ def summary(result: Result, *, colour: bool) -> str:
     """Lines, files, services, first and last time, errors: one paragraph."""
     matches = result.matches
     files = sorted({match.source for match in matches})
-    services = sorted(
-        {
-            escape_terminal(_text(service))
-            for match in matches
-            if (service := _records.field(match.record, _records.SERVICE_FIELDS)) is not None
-        }
-    )
-    errors = sum(
-        1
-        for match in matches
-        if (_records.level_number(_records.level_name(match.record)) or 0) >= 40
-    )
+    names: set[str] = set()
+    errors = 0
+    for match in matches:
+        record = match.record  # parsed again: matches keep only their lines
+        service = _records.service_of(record)
+        if service is not None:
+            names.add(escape_terminal(_text(service)))
+        errors += (_records.level_number(_records.level_name(record)) or 0) >= 40
+    services = sorted(names)
     times = [match.time for match in matches if match.time is not None]
     text = (
         f"{len(matches)} line{'s' * (len(matches) != 1)} from {len(files)} "

@@ -12,47 +12,125 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracelog.query._ids import TraceId
 
 __all__ = [
+    "PROFILES",
     "DamagedLine",
+    "Profile",
     "field",
     "level_number",
     "parse_line",
+    "profile_of",
     "record_time",
     "trace_matches",
 ]
 
-# (dotted key, nested path) per profile; the dotted form is what tracelog writes.
-TRACE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("trace_id", ()),
-    ("trace.id", ("trace", "id")),
-    ("dd.trace_id", ("dd", "trace_id")),
-    ("logging.googleapis.com/trace", ()),
-    ("otelTraceID", ()),
+Key = tuple[
+    str, tuple[str, ...]
+]  # (dotted key, nested path); the dotted form is what tracelog writes
+
+
+class Profile(NamedTuple):
+    """Where one field profile keeps the fields the query reads (see ``tracelog._fields``).
+
+    Attributes:
+        trace: the trace-ID field; the first profile whose trace field a record
+            holds is the record's profile, and all else is read from its names.
+        span, time, level, logger, service: keys in order of preference.
+        own: top-level keys the profile writes (not the record's extra fields).
+        nested: top-level keys whose object holds the profile's nested forms.
+    """
+
+    name: str
+    trace: Key
+    span: Key
+    time: tuple[Key, ...]
+    level: tuple[Key, ...]
+    logger: tuple[Key, ...]
+    service: tuple[Key, ...]
+    own: frozenset[str]
+    nested: frozenset[str]
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MESSAGE_FIELDS: tuple[Key, ...] = (("message", ()), ("msg", ()))
+
+PROFILES: tuple[Profile, ...] = (
+    Profile(
+        name="otel",
+        trace=("trace_id", ()),
+        span=("span_id", ()),
+        time=(("timestamp", ()),),
+        level=(("level", ()),),
+        logger=(("logger", ()),),
+        service=(("service.name", ("service", "name")),),
+        own=_names("timestamp level logger message trace_id span_id trace_flags service.name"),
+        nested=frozenset(("service",)),
+    ),
+    Profile(
+        name="ecs",
+        trace=("trace.id", ("trace", "id")),
+        span=("span.id", ("span", "id")),
+        time=(("@timestamp", ()),),
+        level=(("log.level", ("log", "level")),),
+        logger=(("log.logger", ("log", "logger")),),
+        service=(("service.name", ("service", "name")),),
+        own=_names(
+            "@timestamp log.level log.logger message trace.id span.id service.name ecs.version"
+        ),
+        nested=frozenset(("trace", "span", "log", "service", "ecs")),
+    ),
+    Profile(
+        name="datadog",
+        trace=("dd.trace_id", ("dd", "trace_id")),
+        span=("dd.span_id", ("dd", "span_id")),
+        time=(("timestamp", ()),),
+        level=(("status", ()),),
+        logger=(("logger.name", ("logger", "name")),),
+        service=(("service", ()),),
+        own=_names("timestamp status logger.name message dd.trace_id dd.span_id service"),
+        nested=frozenset(("dd", "logger")),
+    ),
+    Profile(
+        name="gcp",
+        trace=("logging.googleapis.com/trace", ()),
+        span=("logging.googleapis.com/spanId", ()),
+        time=(("time", ()),),
+        level=(("severity", ()),),
+        logger=(("logger", ()),),
+        service=(("serviceContext.service", ("serviceContext", "service")),),
+        own=_names(
+            "time severity logger message logging.googleapis.com/trace"
+            " logging.googleapis.com/spanId logging.googleapis.com/trace_sampled"
+            " serviceContext.service"
+        ),
+        nested=frozenset(("serviceContext",)),
+    ),
+    # OpenTelemetry's logging instrumentation: no JSON layout of its own, so the
+    # other fields go by their usual names. Also used for records with no trace field.
+    Profile(
+        name="legacy",
+        trace=("otelTraceID", ()),
+        span=("otelSpanID", ()),
+        time=(("timestamp", ()), ("@timestamp", ()), ("time", ()), ("asctime", ())),
+        level=(("level", ()), ("levelname", ())),
+        logger=(("logger", ()), ("name", ())),
+        service=(("otelServiceName", ()), ("service.name", ("service", "name")), ("service", ())),
+        own=_names(
+            "timestamp @timestamp time asctime level levelname logger name message msg"
+            " otelTraceID otelSpanID otelTraceSampled otelServiceName service.name service"
+        ),
+        nested=frozenset(("service",)),
+    ),
 )
-SPAN_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("span_id", ()),
-    ("span.id", ("span", "id")),
-    ("dd.span_id", ("dd", "span_id")),
-    ("logging.googleapis.com/spanId", ()),
-    ("otelSpanID", ()),
-)
-TIME_FIELDS = (("timestamp", ()), ("@timestamp", ()), ("time", ()))
-LEVEL_FIELDS = (("level", ()), ("log.level", ("log", "level")), ("status", ()), ("severity", ()))
-LOGGER_FIELDS = (
-    ("logger", ()),
-    ("log.logger", ("log", "logger")),
-    ("logger.name", ("logger", "name")),
-)
-SERVICE_FIELDS = (
-    ("service.name", ("service", "name")),
-    ("service", ()),
-    ("serviceContext.service", ("serviceContext", "service")),
-)
-MESSAGE_FIELDS = (("message", ()), ("msg", ()))
+_FALLBACK = PROFILES[-1]
+TRACE_FIELDS: tuple[Key, ...] = tuple(profile.trace for profile in PROFILES)
 
 LEVELS = {
     "trace": 5,
@@ -153,6 +231,24 @@ def field(record: dict[str, Any], names: tuple[tuple[str, tuple[str, ...]], ...]
     return None
 
 
+def _present(record: dict[str, Any], key: Key) -> Any:
+    return field(record, (key,))
+
+
+def profile_of(record: dict[str, Any]) -> Profile:
+    """The record's profile: the first (in `PROFILES` order) whose trace field it holds.
+
+    A record with no trace field at all is read with the most lenient names.
+    """
+    for profile in PROFILES:
+        if _present(record, profile.trace) is not None:
+            return profile
+    return _FALLBACK
+
+
+_GCP_TRACE = re.compile(r"projects/[^/]+/traces/([0-9a-fA-F]+)")
+
+
 def _normal_id(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
@@ -160,52 +256,80 @@ def _normal_id(value: Any) -> str | None:
         return str(value)
     if not isinstance(value, str):
         return None
-    # GCP: projects/PROJECT/traces/TRACE_ID
-    return value.rsplit("/", 1)[-1].strip().lower()
+    return value.lower()
 
 
 def trace_matches(record: dict[str, Any], trace: TraceId) -> bool:
-    """Whether a trace-ID field of *record* holds *trace* (any case; Datadog: its decimal)."""
-    for dotted, path in TRACE_FIELDS:
-        value = _normal_id(field(record, ((dotted, path),)))
-        if value is None:
-            continue
-        if value == trace.hex or (dotted == "dd.trace_id" and value == trace.datadog):
-            return True
-    return False
+    """Whether the record's own trace-ID field holds *trace* (any case; Datadog: its decimal).
+
+    Only the field of the record's profile counts: a field named like another
+    profile's (an extra ``trace.id`` of a producer, say) does not make it a
+    record of that trace.
+    """
+    profile = profile_of(record)
+    value = _present(record, profile.trace)
+    if profile.name == "gcp" and isinstance(value, str):
+        found = _GCP_TRACE.fullmatch(value)
+        if found:
+            value = found[1]
+    text = _normal_id(value)
+    if text is None:
+        return False
+    return text == trace.hex or (profile.name == "datadog" and text == trace.datadog)
 
 
 def span_matches(record: dict[str, Any], span: str) -> bool:
-    """Whether a span-ID field of *record* holds *span* (16 lowercase hex digits)."""
-    decimal = str(int(span, 16))
-    for dotted, path in SPAN_FIELDS:
-        value = _normal_id(field(record, ((dotted, path),)))
-        if value is not None and value in (span, decimal):
-            return True
-    return False
+    """Whether the record's span-ID field holds *span* (16 lowercase hex digits)."""
+    value = span_of(record)
+    return value is not None and value in (span, str(int(span, 16)))
 
 
 def span_of(record: dict[str, Any]) -> str | None:
     """The record's span ID as written (lowercased), or None."""
-    return _normal_id(field(record, SPAN_FIELDS))
+    return _normal_id(_present(record, profile_of(record).span))
+
+
+def logger_of(record: dict[str, Any]) -> Any:
+    """The record's logger name as written, or None."""
+    return field(record, profile_of(record).logger)
+
+
+def service_of(record: dict[str, Any]) -> Any:
+    """The record's service name as written, or None."""
+    return field(record, profile_of(record).service)
+
+
+def message_of(record: dict[str, Any]) -> Any:
+    """The record's message as written, or None."""
+    return field(record, MESSAGE_FIELDS)
+
+
+def raw_time(record: dict[str, Any]) -> Any:
+    """The record's timestamp as written, or None."""
+    return field(record, profile_of(record).time)
+
+
+_NUMBERED = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
 
 
 def level_name(record: dict[str, Any]) -> str:
     """The record's level, lowercase (``""`` when it has none)."""
-    value = field(record, LEVEL_FIELDS)
+    value = field(record, profile_of(record).level)
     if isinstance(value, str):
         return value.lower()
     if isinstance(value, int) and not isinstance(value, bool):
-        return {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}.get(
-            value, str(value)
-        )
+        return _NUMBERED.get(value, str(value))
     return ""
 
 
 def level_number(name: str) -> int | None:
-    """The severity of a level name (stdlib numbers), None when unknown."""
+    """The severity of a level name (stdlib numbers 0-50 allowed), None when unknown.
+
+    A number past 50 (an HTTP status, say) is not a severity.
+    """
     if name.isascii() and name.isdigit():
-        return int(name)
+        number = int(name)
+        return number if number <= 50 else None
     return LEVELS.get(name.lower())
 
 
@@ -216,7 +340,7 @@ def record_time(record: dict[str, Any]) -> float | None:
     the microsecond are dropped) or a number of seconds (milli-, micro- or
     nanoseconds when it is too large to be seconds).
     """
-    value = field(record, TIME_FIELDS)
+    value = raw_time(record)
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -2,10 +2,11 @@ r"""The byte-level scan: find the lines that mention a trace ID, at disk speed.
 
 Only lines holding one of the needles (the ID as the profiles write it) are
 handed on to be parsed, so almost all of a file is only searched, never
-decoded. Regular files are memory-mapped a window at a time (no copy; the
-resident memory stays at about one window); streams (gzip, stdin, FIFOs) are
-read into one reusable buffer, the partial last line carried to the next read.
-Lines are split on ``\\n`` only.
+decoded. Regular files are read ahead by a thread into two reused buffers
+while the previous chunk is searched (never memory-mapped: a file truncated
+under a mapping kills the process with SIGBUS); streams (gzip, stdin, FIFOs)
+are read into one reusable buffer, the partial last line carried to the next
+read. Lines are split on ``\\n`` only.
 
 The search uses StringZilla's SIMD ``find`` when it is installed
 (``tracelog[query]``), else Python's own, about three times slower.
@@ -13,8 +14,9 @@ The search uses StringZilla's SIMD ``find`` when it is installed
 
 from __future__ import annotations
 
-import mmap
 import os
+import queue
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,14 +25,15 @@ try:
 except ImportError:  # optional: Python's find does the same, slower
     stringzilla = None
 
-__all__ = ["MAX_LINE", "WINDOW", "LineSink", "scan_mapped", "scan_stream"]
+__all__ = ["FILE_CHUNK", "MAX_LINE", "LineSink", "scan_file", "scan_stream"]
 
-WINDOW = 32 << 20  # bytes mapped at a time
+FILE_CHUNK = 8 << 20  # bytes read at a time from a regular file
+# Threads reading a file ahead: the copy from the page cache costs about what
+# the search does, so one overlaps it; measured, more only contend (2 cores).
+READERS = 1
 CHUNK = 4 << 20  # bytes read at a time from a stream
 BLOCK = 256 << 10  # searched for every needle while it is in the CPU cache
 MAX_LINE = 8 << 20  # longer candidate lines are skipped and counted: bounded memory
-_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
-_GRANULARITY = mmap.ALLOCATIONGRANULARITY
 FAST_SEARCH = stringzilla is not None
 
 
@@ -88,78 +91,161 @@ def _lines(
     return found
 
 
-def scan_mapped(
+class _Reader:
+    """Reads a file ahead in threads, into a few reused buffers, while the caller searches.
+
+    ``os.preadv`` copies from the page cache without holding the GIL, so the
+    copies of the next chunks overlap the search of this one. Chunk *k* is
+    read by thread ``k % threads`` at its own file offset. A short read (the
+    file shrank meanwhile: a ``copytruncate`` rotation) ends the file; nothing
+    is memory-mapped, so nothing can fault.
+    """
+
+    def __init__(self, fd: int, size: int, chunk: int, *, threads: int, buffers: int) -> None:
+        self._fd, self._size, self._chunk = fd, size, chunk
+        self._next = 0  # index of the chunk get() returns next
+        self._threads: list[threading.Thread] = []
+        self._free: list[queue.SimpleQueue[bytearray | None]] = []
+        self._full: list[queue.SimpleQueue[tuple[bytearray, int] | BaseException]] = []
+        if size <= chunk:  # one read: no thread needed
+            self._buffer = bytearray(size)
+            return
+        self._buffer = bytearray()
+        for index in range(threads):
+            free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+            for _ in range(buffers):
+                free.put(bytearray(chunk))
+            self._free.append(free)
+            self._full.append(queue.SimpleQueue())
+            thread = threading.Thread(
+                target=self._run, args=(index, threads), name="tracelog-read", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _run(self, index: int, threads: int) -> None:
+        free, full = self._free[index], self._full[index]
+        pos = index * self._chunk
+        try:
+            while pos < self._size:
+                buffer = free.get()
+                if buffer is None:
+                    return
+                view = memoryview(buffer)
+                try:
+                    want = min(self._chunk, self._size - pos)
+                    full.put((buffer, os.preadv(self._fd, [view[:want]], pos)))
+                finally:
+                    view.release()
+                pos += self._chunk * threads
+        except BaseException as error:  # handed to the reading side, which raises it
+            full.put(error)
+
+    def get(self) -> tuple[bytearray, int, int]:
+        """The next chunk: (buffer, bytes in it, file offset); 0 bytes at the end."""
+        pos = self._next * self._chunk
+        if pos >= self._size:
+            return self._buffer, 0, pos
+        self._next += 1
+        if not self._threads:
+            return self._buffer, os.preadv(self._fd, [self._buffer], pos), pos
+        item = self._full[(self._next - 1) % len(self._threads)].get()
+        if isinstance(item, BaseException):
+            raise item
+        buffer, count = item
+        if count < min(self._chunk, self._size - pos):
+            self._size = pos + count  # the file shrank: it ends here
+        return buffer, count, pos
+
+    def give_back(self, buffer: bytearray, pos: int) -> None:
+        """Return the buffer of the chunk at *pos* for reading into, once it is searched."""
+        if self._threads:
+            self._free[pos // self._chunk % len(self._threads)].put(buffer)
+
+    def close(self) -> None:
+        """Stop the threads (they may be waiting for a buffer) and wait for them."""
+        for free in self._free:
+            free.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+def scan_file(
     fd: int,
     size: int,
     needles: tuple[bytes, ...],
     sink: LineSink,
     progress: Callable[[int], None],
-) -> int:
-    """Scan the first *size* bytes of a regular file; return how many bytes were read.
+) -> None:
+    """Scan the first *size* bytes of a regular file (its size when opened).
 
-    The size is the one seen when the file was opened, so a growing log is read
-    up to that point and the scan ends. A file that shrinks meanwhile (a
-    ``copytruncate`` rotation) is read up to its new end.
+    A growing log is read up to that point and the scan ends; a file that
+    shrinks meanwhile is read up to its new end. Candidates carry their byte
+    offset; line numbers are counted only for the damage that is reported.
     """
-    pos = 0
+    if size <= 0:
+        return
     longest = max(map(len, needles))
-    while pos < size:
-        size = min(size, os.fstat(fd).st_size)
-        if pos >= size:
-            break
-        base = pos - pos % _GRANULARITY
-        length = min(WINDOW + (pos - base), size - base)
-        window = mmap.mmap(
-            fd, length, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ, offset=base
-        )
-        try:
-            begin = pos - base
-            at_end = base + length == size
-            end = length if at_end else window.rfind(b"\n", begin, length) + 1
-            if end == 0:  # no line end within a whole window: far past MAX_LINE
-                text = _searchable(window)
-                hit = bool(_hits(text, needles, begin, length))
-                del text
-                window.close()
-                pos, more = _skip_long_line(fd, size, base + length, needles, longest)
-                if hit or more:
-                    sink.too_long(None, base + begin)
-                progress(pos)
+    reader = _Reader(fd, size, FILE_CHUNK, threads=READERS, buffers=2)
+    pending = bytearray()  # the line that began in an earlier chunk
+    pending_at = 0  # its file offset
+    skipping = False  # the pending line grew past MAX_LINE: only look for a needle in it
+    skip_hit = False
+    try:
+        while True:
+            buffer, count, base = reader.get()
+            if count == 0:
+                break
+            first = buffer.find(b"\n", 0, count)
+            if first == -1:
+                first = count  # no line end: all of it continues the pending line
+            # The pending line, continued by this chunk's head.
+            if skipping:
+                overlap = pending + buffer[: min(first, longest - 1)]
+                skip_hit = skip_hit or bool(_hits(overlap, needles, 0, len(overlap)))
+                skip_hit = skip_hit or bool(_hits(buffer, needles, 0, first))
+                pending = (pending + buffer[:first])[len(pending) + first - longest + 1 :]
+            elif len(pending) + first > MAX_LINE:
+                skipping = True
+                overlap = pending + buffer[:first]
+                skip_hit = bool(_hits(overlap, needles, 0, len(overlap)))
+                pending = bytearray(overlap[-(longest - 1) :]) if longest > 1 else bytearray()
+            else:
+                pending += buffer[:first]
+            if first == count:
+                reader.give_back(buffer, base)
+                progress(base + count)
                 continue
-            text = _searchable(window)
-            for start, stop in _lines(window, text, needles, begin, end):
-                if stop - start > MAX_LINE:
-                    sink.too_long(None, base + start)
-                else:
-                    sink.line(window[start:stop], None, base + start)
-            del text
-        finally:
-            window.close()
-        pos = base + end
-        progress(pos)
-    return pos
-
-
-def _skip_long_line(
-    fd: int, size: int, pos: int, needles: tuple[bytes, ...], longest: int
-) -> tuple[int, bool]:
-    """Read on to the end of an over-long line: where the next line starts, and needle seen?
-
-    It reads back enough to catch a needle that straddles two reads.
-    """
-    hit = False
-    while pos < size:
-        back = min(pos, longest - 1)
-        chunk = os.pread(fd, min(CHUNK, size - pos) + back, pos - back)
-        if not chunk:
-            break
-        stop = chunk.find(b"\n", back)
-        region_end = len(chunk) if stop == -1 else stop
-        hit = hit or any(chunk.find(needle, 0, region_end) != -1 for needle in needles)
-        if stop != -1:
-            return pos - back + stop + 1, hit
-        pos += len(chunk) - back
-    return size, hit
+            if skipping:
+                if skip_hit:
+                    sink.too_long(None, pending_at)
+                skipping = skip_hit = False
+            elif pending and _hits(pending, needles, 0, len(pending)):
+                sink.line(bytes(pending), None, pending_at)
+            # Whole lines of this chunk.
+            begin = first + 1
+            end = buffer.rfind(b"\n", begin, count) + 1 or begin
+            if end > begin:
+                text = _searchable(buffer)
+                try:
+                    for start, stop in _lines(buffer, text, needles, begin, end):
+                        if stop - start > MAX_LINE:
+                            sink.too_long(None, base + start)
+                        else:
+                            sink.line(bytes(buffer[start:stop]), None, base + start)
+                finally:
+                    del text
+            pending = bytearray(buffer[end:count])
+            pending_at = base + end
+            reader.give_back(buffer, base)
+            progress(base + count)
+        if skipping:
+            if skip_hit:
+                sink.too_long(None, pending_at)
+        elif pending and _hits(pending, needles, 0, len(pending)):
+            sink.line(bytes(pending), None, pending_at)
+    finally:
+        reader.close()
 
 
 def scan_stream(

@@ -20,18 +20,25 @@ SHOWN_DAMAGE = 5
 class Match(NamedTuple):
     """One record of the trace.
 
+    Only the line is kept, not its parsed object (which takes several times
+    the line's size): `record` parses it again when asked.
+
     Attributes:
-        record: the parsed JSON object.
         line: the line's bytes as read (no line end).
         time: seconds since the epoch, None when the record has no usable timestamp.
         source: the path it came from (``"-"``: stdin).
+        sort_key: (time, or the time of the record before it; source index; line order).
     """
 
-    record: dict[str, Any]
     line: bytes
     time: float | None
     source: str
     sort_key: tuple[float, int, int]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The parsed JSON object (parsed anew on each access)."""
+        return _records.parse_line(self.line)
 
 
 class Damage(NamedTuple):
@@ -134,7 +141,6 @@ class _Collector:
         self._seq += 1
         self._result.matches.append(
             Match(
-                record=record,
                 line=data,
                 time=time,
                 source=self._source.path,

@@ -6,35 +6,40 @@
   entered once (by device and inode), so a link loop ends the walk; only
   regular files are read from a walk, so a FIFO or a device there is never opened.
 - A regular file is read up to the size it had when opened: a growing log
-  does not keep the scan going. One modified within `RECENT` seconds is
-  read, not memory-mapped (a rotation truncating it under a mapping would
-  raise SIGBUS).
+  does not keep the scan going; one truncated meanwhile (``copytruncate``) is
+  read to its new end. Files are read, never memory-mapped: a truncation under
+  a mapping would kill the process with SIGBUS.
 - A FIFO named on the command line is opened without blocking (no writer: it
-  is empty) and read to its end, as ``cat`` would.
+  is empty) and read to its end, or until no data came for `FIFO_IDLE`
+  seconds (a writer that keeps it open must not hang the query). Standard
+  input is read to its end, as ``grep`` does.
 - gzip is recognised by its magic bytes, whatever the name; a stream cut short
   yields every line it holds, then a warning.
 """
 
 from __future__ import annotations
 
-import io
-import mmap
 import os
 import re
+import select
 import stat
 import sys
-import time
 import zlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from tracelog.query._scan import CHUNK, LineSink, scan_mapped, scan_stream
+from tracelog.query._scan import CHUNK, LineSink, scan_file, scan_stream
 
 __all__ = ["Source", "discover", "scan"]
 
-_LOG_NAME = re.compile(r"\.(?:jsonl|ndjson|json|log)(?:\.\d+|-\d{8,10})?(?:\.gz)?$")
+# app.log, app.log.1, app.log-20261122 (logrotate dateext), app.log.2026-11-23 and
+# app.log.2026-11-22_10 (TimedRotatingFileHandler), app.log-2026-11-22; each maybe .gz.
+_LOG_NAME = re.compile(
+    r"\.(?:jsonl|ndjson|json|log)"
+    r"(?:\.\d+|-\d{8,10}|[.-]\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}(?:-\d{2})?)?)?)?(?:\.gz)?$"
+)
 _GZIP_MAGIC = b"\x1f\x8b"
-RECENT = 60.0  # seconds: a file modified this recently may still be written or rotated
+FIFO_IDLE = 2.0  # seconds without data that end a FIFO named on the command line
 
 
 class Source(NamedTuple):
@@ -49,11 +54,15 @@ def discover(paths: list[str], warn: Callable[[str], None]) -> list[Source]:
     """The sources named by *paths*, directories expanded; each file once.
 
     Raises:
-        FileNotFoundError: a path does not exist (the message names it).
+        OSError: a path cannot be looked at (missing, or permission denied); the
+            message names it and says why.
     """
     for path in paths:
-        if path != "-" and not os.path.exists(path):
-            raise FileNotFoundError(f"no such file or directory: {path}")
+        if path != "-":
+            try:
+                os.stat(path)
+            except OSError as error:
+                raise OSError(f"{path}: {error.strerror or error}") from None
     sources: list[Source] = []
     seen: set[tuple[int, int]] = set()
     stdin_taken = False
@@ -164,6 +173,31 @@ class _Gunzip:
         return 0
 
 
+class _IdleEnds:
+    """Reads a FIFO, but takes `FIFO_IDLE` seconds without data as its end.
+
+    A writer that keeps a FIFO open without writing would otherwise hang the
+    query forever; a live stream that pauses longer is cut short, with a warning.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.idle = False
+
+    def _ready(self) -> bool:
+        if self.idle:
+            return False
+        ready, _, _ = select.select([self._fd], [], [], FIFO_IDLE)
+        self.idle = not ready
+        return bool(ready)
+
+    def read1(self, count: int) -> bytes:
+        return os.read(self._fd, count) if self._ready() else b""
+
+    def readinto(self, view: memoryview) -> int:
+        return os.readv(self._fd, [view]) if self._ready() else 0
+
+
 def _read_capped(fd: int, size: int) -> Callable[[int], bytes]:
     left = size
 
@@ -200,8 +234,13 @@ def scan(
         os.set_blocking(fd, True)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):  # a FIFO, or replaced by one since listed
-            with io.BufferedReader(io.FileIO(fd, "rb", closefd=False), CHUNK) as stream:
-                _scan_buffered(source, stream, needles, sink, progress, warn)
+            stream = _IdleEnds(fd)
+            _scan_buffered(source, stream, needles, sink, progress, warn)
+            if stream.idle:
+                warn(
+                    f"{source.path}: no data for {FIFO_IDLE:g} s; stopped reading"
+                    " (its writer keeps it open)"
+                )
             return
         size = info.st_size
         if size == 0:
@@ -209,35 +248,11 @@ def scan(
         if os.pread(fd, 2, 0) == _GZIP_MAGIC:
             _scan_gzip(source, _read_capped(fd, size), needles, sink, progress, warn)
             return
-        if time.time() - info.st_mtime > RECENT and _mappable(fd, size):
-            scan_mapped(fd, size, needles, sink, progress)
-            return
-        # A file written to lately is read, not mapped: if a copytruncate rotation
-        # shrank it under a mapping, touching the lost pages would kill the process.
-        read = _read_capped(fd, size)
-        done = 0
-
-        def readinto(view: memoryview) -> int:
-            nonlocal done
-            count = _fill(read, view)
-            done += count
-            return count
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        scan_stream(readinto, needles, sink, lambda: progress(done), count_lines=False)
+        scan_file(fd, size, needles, sink, progress)
     except OSError as error:
         warn(f"{source.path}: {error.strerror or error}; stopped reading")
     finally:
         os.close(fd)
-
-
-def _mappable(fd: int, size: int) -> bool:
-    """Whether the file system maps this file (some, such as /proc, do not)."""
-    try:
-        mmap.mmap(fd, min(size, mmap.ALLOCATIONGRANULARITY), prot=mmap.PROT_READ).close()
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _fill(read: Callable[[int], bytes], view: memoryview) -> int:
@@ -254,15 +269,38 @@ def _scan_buffered(
     progress: Callable[[int], None],
     warn: Callable[[str], None],
 ) -> None:
-    peek = getattr(stream, "peek", None)  # a replaced sys.stdin may not have it
-    if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
-        _scan_gzip(source, stream.read1, needles, sink, progress, warn)
+    read1 = getattr(stream, "read1", None) or stream.read  # a replaced sys.stdin may lack read1
+    # The magic number may come in two reads (a pipe's writer sends one byte first):
+    # read until there are two bytes or the end, then hand them on first.
+    head = b""
+    while len(head) < len(_GZIP_MAGIC):
+        more = read1(len(_GZIP_MAGIC) - len(head))
+        if not more:
+            break
+        head += more
+    if head == _GZIP_MAGIC:
+        given = False
+
+        def read(count: int) -> bytes:
+            nonlocal given
+            if not given:
+                given = True
+                return head
+            data: bytes = read1(count)
+            return data
+
+        _scan_gzip(source, read, needles, sink, progress, warn)
         return
     done = 0
 
     def readinto(view: memoryview) -> int:
-        nonlocal done
-        count = stream.readinto(view) or 0
+        nonlocal done, head
+        if head:
+            count = min(len(head), len(view))
+            view[:count] = head[:count]
+            head = head[count:]
+        else:
+            count = stream.readinto(view) or 0
         done += count
         return count
 
