@@ -86,7 +86,7 @@ def add_event(
     # What Span.add_event does, minus re-validating valid attributes, and
     # within the span's limits without a warning per value cut or dropped.
     event = sdk.Event(name, _within(attributes, limits, length), timestamp_ns)
-    if not _acquire(span, lock):
+    if not lock.acquire(timeout=_LOCK_WAIT) and not _wait_out(span, lock):
         _errors.report("a span event was dropped: this thread holds its span's lock")
         return
     try:
@@ -110,7 +110,7 @@ def set_error(span: Any, description: str | None) -> None:
         except AttributeError:
             span.set_status(status)
             return
-        if not _acquire(span, lock):
+        if not lock.acquire(timeout=_LOCK_WAIT) and not _wait_out(span, lock):
             _errors.report("a span status was not set: this thread holds its span's lock")
             return
         try:
@@ -123,16 +123,15 @@ def set_error(span: Any, description: str | None) -> None:
     span.set_status(status)
 
 
-def _acquire(span: Any, lock: Any) -> bool:
-    """Take *span*'s lock; False only when this very thread holds it.
+def _wait_out(span: Any, lock: Any) -> bool:
+    """After a short wait for *span*'s lock ran out: take it, unless this thread holds it.
 
-    Other threads hold it for microseconds, so a short wait is the common
-    case. When the wait runs out, the holder may be this thread, inside an
+    Other threads hold it for microseconds, so the short wait is the common
+    case. When it runs out, the holder may be this very thread, inside an
     SDK method on this span (turning a value to text whose ``__str__``
-    logged): then waiting would never end. Otherwise, wait on.
+    logged): then waiting would never end, and False is returned. Otherwise
+    the lock is waited for.
     """
-    if lock.acquire(timeout=_LOCK_WAIT):
-        return True
     if _inside_sdk_method(span):
         return False
     lock.acquire()
