@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import tracelog
 from tracelog.cli import main
@@ -707,6 +709,11 @@ def test_record_times(stamp: Any, expected: float | None) -> None:
     assert record_time({"timestamp": stamp}) == expected
 
 
+def _span_context(trace_id: str, span_id: str) -> SpanContext:
+    """A sampled, remote-free span context with the given hex IDs."""
+    return SpanContext(int(trace_id, 16), int(span_id, 16), False, TraceFlags(TraceFlags.SAMPLED))
+
+
 def log_in_trace(
     tracer: Any, path: Path, fields: str, records: list[tuple[str, dict[str, Any]]]
 ) -> str:
@@ -783,6 +790,48 @@ class TestOwnProfileOnly:
             "record 0",
             "record 1",
         ]
+
+    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "gcp"])
+    def test_extras_named_like_any_profiles_trace_field_do_not_pick_the_profile(
+        self, tracer: Any, tmp_path: Path, fields: str
+    ) -> None:
+        """Extras named like every other profile's trace field: ours all found, others never."""
+        sdk_tracer, _ = tracer
+        names = {
+            "otel": "trace_id",
+            "ecs": "trace.id",
+            "datadog": "dd.trace_id",
+            "gcp": "logging.googleapis.com/trace",
+            "legacy": "otelTraceID",
+        }
+
+        def extras(trace_id: str) -> list[dict[str, str]]:
+            value = {name: trace_id for name in names.values()}
+            value["dd.trace_id"] = str(int(trace_id[16:], 16))
+            return [{name: value[name]} for profile, name in names.items() if profile != fields]
+
+        tracelog.configure(
+            output=str(tmp_path / "app.jsonl"), fields=fields, service_name="svc", level="DEBUG"
+        )
+        with sdk_tracer.start_as_current_span("ours") as span:
+            ours = f"{span.get_span_context().trace_id:032x}"
+            span_id = f"{span.get_span_context().span_id:016x}"
+        with sdk_tracer.start_as_current_span("other") as span:
+            other = f"{span.get_span_context().trace_id:032x}"
+        expected = []
+        for extra in extras(other):
+            with trace.use_span(NonRecordingSpan(_span_context(ours, span_id))):
+                emit("stdlib", "warning", f"ours, {extra}", **extra)
+            expected.append(f"ours, {extra}")
+            time.sleep(0.002)
+        for extra in extras(ours):
+            with trace.use_span(NonRecordingSpan(_span_context(other, span_id))):
+                emit("stdlib", "warning", f"other, {extra}", **extra)
+        tracelog.reset()
+
+        for query in ([], ["--span", span_id], ["--level", "warning"]):
+            status, out, err = run("query", ours, str(tmp_path), "--format", "json", *query)
+            assert (status, [r["message"] for r in records(out)]) == (0, expected), err
 
     @pytest.mark.parametrize(
         "value", [f"https://tempo.example/trace/{ID}", f"foo/bar/{ID}", f" {ID} ", f"{ID}\n"]

@@ -37,8 +37,9 @@ class Profile(NamedTuple):
     """Where one field profile keeps the fields the query reads (see ``tracelog._fields``).
 
     Attributes:
-        trace: the trace-ID field; the first profile whose trace field a record
-            holds is the record's profile, and all else is read from its names.
+        trace: the trace-ID field; with the span field and the own keys it
+            decides the record's profile (see `profile_of`), and all else is
+            read from that profile's names.
         span, time, level, logger, service: keys in order of preference.
         own: top-level keys the profile writes (not the record's extra fields).
         nested: top-level keys whose object holds the profile's nested forms.
@@ -236,14 +237,26 @@ def _present(record: dict[str, Any], key: Key) -> Any:
 
 
 def profile_of(record: dict[str, Any]) -> Profile:
-    """The record's profile: the first (in `PROFILES` order) whose trace field it holds.
+    """The record's profile, picked by its signature, not by any one field.
 
-    A record with no trace field at all is read with the most lenient names.
+    tracelog renames only the extras that clash with the record's own profile,
+    so an extra may be named like another profile's trace field. A profile's
+    own trace field together with its span field (tracelog always writes both)
+    outweighs a lone trace field; then the count of the profile's own top-level
+    keys decides; `PROFILES` order only breaks ties. A record with no trace
+    field at all is read with the most lenient names.
     """
+    best, best_score = _FALLBACK, (False, -1)
     for profile in PROFILES:
-        if _present(record, profile.trace) is not None:
-            return profile
-    return _FALLBACK
+        if _present(record, profile.trace) is None:
+            continue
+        score = (
+            _present(record, profile.span) is not None,
+            sum(1 for key in record if key in profile.own or key in profile.nested),
+        )
+        if score > best_score:
+            best, best_score = profile, score
+    return best
 
 
 _GCP_TRACE = re.compile(r"projects/[^/]+/traces/([0-9a-fA-F]+)")
