@@ -833,6 +833,41 @@ class TestOwnProfileOnly:
             status, out, err = run("query", ours, str(tmp_path), "--format", "json", *query)
             assert (status, [r["message"] for r in records(out)]) == (0, expected), err
 
+    def test_legacy_records_read_their_own_time_and_level_before_extras(
+        self, tmp_path: Path
+    ) -> None:
+        """asctime/levelname win over an extra time or level; a lenient name must parse."""
+        legacy = {"otelTraceID": ID, "otelSpanID": "ba257a214f1fcc4a", "name": "shop.api"}
+        path = tmp_path / "legacy.jsonl"
+        path.write_text(
+            line(
+                asctime="2026-11-22 10:00:02,000",
+                levelname="ERROR",
+                message="failed",
+                time=0.25,
+                level=3,
+                **legacy,
+            )
+            + line(
+                asctime="2026-11-22T10:00:01",
+                levelname="INFO",
+                message="start",
+                timestamp="soon",
+                level="high",
+                **legacy,
+            )
+            + line(time="2026-11-22T10:00:03Z", level="warning", message="retry", **legacy)
+        )
+        status, out, _ = run("query", ID, str(path), "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["start", "failed", "retry"])
+        status, out, _ = run("query", ID, str(path), "--format", "json", "--level", "warning")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["failed", "retry"])
+        status, out, _ = run("query", ID, str(path), "--format", "pretty")
+        assert "first 2026-11-22T10:00:01" in out
+        assert "; 1 error" in out
+        assert "time=0.25 level=3" in out
+        assert "timestamp=soon level=high" in out
+
     @pytest.mark.parametrize(
         "value", [f"https://tempo.example/trace/{ID}", f"foo/bar/{ID}", f" {ID} ", f"{ID}\n"]
     )
