@@ -295,6 +295,31 @@ class TestMergeAndSources:
         assert result.returncode == 0, result.stderr
         assert [r["message"] for r in records(result.stdout.decode())] == ["once"]
 
+    def test_anonymous_pipe_is_read_to_its_end(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A process substitution (/dev/fd/N, a pipe) whose writer pauses is not cut off."""
+        from tracelog.query import _sources
+
+        monkeypatch.setattr(_sources, "FIFO_IDLE", 0.2)
+        read_end, write_end = os.pipe()
+
+        def writer() -> None:
+            os.write(write_end, line(message="first").encode())
+            time.sleep(0.6)
+            os.write(write_end, line(trace_id=ID, message="after a pause").encode())
+            os.close(write_end)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            status, out, err = run("query", ID, f"/dev/fd/{read_end}", "--format", "json")
+        finally:
+            thread.join()
+            os.close(read_end)
+        assert (status, [r["message"] for r in records(out)]) == (0, ["after a pause"]), err
+        assert err == ""
+
 
 DAMAGED = {
     "not JSON": b'{"trace_id": "%s", "message": ' % ID.encode(),
