@@ -321,6 +321,57 @@ class TestMergeAndSources:
         assert err == ""
 
 
+class TestUnreadSources:
+    """A source not read to its end: exit 2 when nothing matched, as grep does."""
+
+    def test_skipped_path_and_no_match_exits_2(self, tmp_path: Path) -> None:
+        """/dev/null is skipped (not a regular file): nothing matched is not a clean 1."""
+        (tmp_path / "a.log").write_text(line(trace_id=OTHER, message="x"))
+        status, out, err = run("query", ID, str(tmp_path), os.devnull, "--format", "json")
+        assert (status, out) == (2, "")
+        assert "skipped" in err
+
+    def test_skipped_path_with_a_match_exits_0_and_warns(self, tmp_path: Path) -> None:
+        """Something matched: exit 0, the warning stays."""
+        (tmp_path / "a.log").write_text(line(trace_id=ID, message="x"))
+        status, out, err = run("query", ID, str(tmp_path), os.devnull, "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["x"])
+        assert "skipped" in err
+
+    def test_fifo_cut_by_the_idle_rule_exits_2(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A named FIFO whose writer stays silent is cut short: exit 2, not 1."""
+        from tracelog.query import _sources
+
+        monkeypatch.setattr(_sources, "FIFO_IDLE", 0.2)
+        fifo = tmp_path / "live.log"
+        os.mkfifo(fifo)
+        holder = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        writer = os.open(fifo, os.O_WRONLY)
+        os.close(holder)
+        try:
+            status, out, err = run("query", ID, str(fifo), "--format", "json")
+        finally:
+            os.close(writer)
+        assert (status, out) == (2, "")
+        assert "stopped reading" in err
+
+    def test_no_match_in_complete_sources_still_exits_1(self, tmp_path: Path) -> None:
+        """An informational warning (no PATH given) does not turn 1 into 2."""
+        (tmp_path / "a.log").write_text(line(trace_id=OTHER, message="x"))
+        env = dict(os.environ, TRACELOG_LOG_DIR=str(tmp_path))
+        result = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, "--format", "json"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+            env=env,
+        )
+        assert (result.returncode, result.stdout) == (1, b""), result.stderr
+        assert b"TRACELOG_LOG_DIR" in result.stderr
+
+
 DAMAGED = {
     "not JSON": b'{"trace_id": "%s", "message": ' % ID.encode(),
     "not an object": b'["%s"]' % ID.encode(),
