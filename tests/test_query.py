@@ -871,20 +871,24 @@ class TestOwnProfileOnly:
     def test_extras_named_like_any_profiles_trace_field_do_not_pick_the_profile(
         self, tracer: Any, tmp_path: Path, fields: str
     ) -> None:
-        """Extras named like every other profile's trace field: ours all found, others never."""
+        """Extras named like every other profile's trace (and span) field: ours all, no other."""
         sdk_tracer, _ = tracer
         names = {
-            "otel": "trace_id",
-            "ecs": "trace.id",
-            "datadog": "dd.trace_id",
-            "gcp": "logging.googleapis.com/trace",
-            "legacy": "otelTraceID",
+            "otel": ("trace_id", "span_id"),
+            "ecs": ("trace.id", "span.id"),
+            "datadog": ("dd.trace_id", "dd.span_id"),
+            "gcp": ("logging.googleapis.com/trace", "logging.googleapis.com/spanId"),
+            "legacy": ("otelTraceID", "otelSpanID"),
         }
 
         def extras(trace_id: str) -> list[dict[str, str]]:
-            value = {name: trace_id for name in names.values()}
-            value["dd.trace_id"] = str(int(trace_id[16:], 16))
-            return [{name: value[name]} for profile, name in names.items() if profile != fields]
+            found = []
+            for profile, (trace_name, span_name) in names.items():
+                if profile != fields:
+                    value = str(int(trace_id[16:], 16)) if profile == "datadog" else trace_id
+                    found.append({trace_name: value})
+                    found.append({trace_name: value, span_name: "1111222233334444"})
+            return found
 
         tracelog.configure(
             output=str(tmp_path / "app.jsonl"), fields=fields, service_name="svc", level="DEBUG"
