@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import tracelog
 from tracelog.cli import main
@@ -292,6 +294,82 @@ class TestMergeAndSources:
         )
         assert result.returncode == 0, result.stderr
         assert [r["message"] for r in records(result.stdout.decode())] == ["once"]
+
+    def test_anonymous_pipe_is_read_to_its_end(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A process substitution (/dev/fd/N, a pipe) whose writer pauses is not cut off."""
+        from tracelog.query import _sources
+
+        monkeypatch.setattr(_sources, "FIFO_IDLE", 0.2)
+        read_end, write_end = os.pipe()
+
+        def writer() -> None:
+            os.write(write_end, line(message="first").encode())
+            time.sleep(0.6)
+            os.write(write_end, line(trace_id=ID, message="after a pause").encode())
+            os.close(write_end)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            status, out, err = run("query", ID, f"/dev/fd/{read_end}", "--format", "json")
+        finally:
+            thread.join()
+            os.close(read_end)
+        assert (status, [r["message"] for r in records(out)]) == (0, ["after a pause"]), err
+        assert err == ""
+
+
+class TestUnreadSources:
+    """A source not read to its end: exit 2 when nothing matched, as grep does."""
+
+    def test_skipped_path_and_no_match_exits_2(self, tmp_path: Path) -> None:
+        """/dev/null is skipped (not a regular file): nothing matched is not a clean 1."""
+        (tmp_path / "a.log").write_text(line(trace_id=OTHER, message="x"))
+        status, out, err = run("query", ID, str(tmp_path), os.devnull, "--format", "json")
+        assert (status, out) == (2, "")
+        assert "skipped" in err
+
+    def test_skipped_path_with_a_match_exits_0_and_warns(self, tmp_path: Path) -> None:
+        """Something matched: exit 0, the warning stays."""
+        (tmp_path / "a.log").write_text(line(trace_id=ID, message="x"))
+        status, out, err = run("query", ID, str(tmp_path), os.devnull, "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["x"])
+        assert "skipped" in err
+
+    def test_fifo_cut_by_the_idle_rule_exits_2(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A named FIFO whose writer stays silent is cut short: exit 2, not 1."""
+        from tracelog.query import _sources
+
+        monkeypatch.setattr(_sources, "FIFO_IDLE", 0.2)
+        fifo = tmp_path / "live.log"
+        os.mkfifo(fifo)
+        holder = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        writer = os.open(fifo, os.O_WRONLY)
+        os.close(holder)
+        try:
+            status, out, err = run("query", ID, str(fifo), "--format", "json")
+        finally:
+            os.close(writer)
+        assert (status, out) == (2, "")
+        assert "stopped reading" in err
+
+    def test_no_match_in_complete_sources_still_exits_1(self, tmp_path: Path) -> None:
+        """An informational warning (no PATH given) does not turn 1 into 2."""
+        (tmp_path / "a.log").write_text(line(trace_id=OTHER, message="x"))
+        env = dict(os.environ, TRACELOG_LOG_DIR=str(tmp_path))
+        result = subprocess.run(
+            [sys.executable, "-m", "tracelog", "query", ID, "--format", "json"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+            env=env,
+        )
+        assert (result.returncode, result.stdout) == (1, b""), result.stderr
+        assert b"TRACELOG_LOG_DIR" in result.stderr
 
 
 DAMAGED = {
@@ -707,6 +785,11 @@ def test_record_times(stamp: Any, expected: float | None) -> None:
     assert record_time({"timestamp": stamp}) == expected
 
 
+def _span_context(trace_id: str, span_id: str) -> SpanContext:
+    """A sampled, remote-free span context with the given hex IDs."""
+    return SpanContext(int(trace_id, 16), int(span_id, 16), False, TraceFlags(TraceFlags.SAMPLED))
+
+
 def log_in_trace(
     tracer: Any, path: Path, fields: str, records: list[tuple[str, dict[str, Any]]]
 ) -> str:
@@ -783,6 +866,87 @@ class TestOwnProfileOnly:
             "record 0",
             "record 1",
         ]
+
+    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "gcp"])
+    def test_extras_named_like_any_profiles_trace_field_do_not_pick_the_profile(
+        self, tracer: Any, tmp_path: Path, fields: str
+    ) -> None:
+        """Extras named like every other profile's trace (and span) field: ours all, no other."""
+        sdk_tracer, _ = tracer
+        names = {
+            "otel": ("trace_id", "span_id"),
+            "ecs": ("trace.id", "span.id"),
+            "datadog": ("dd.trace_id", "dd.span_id"),
+            "gcp": ("logging.googleapis.com/trace", "logging.googleapis.com/spanId"),
+            "legacy": ("otelTraceID", "otelSpanID"),
+        }
+
+        def extras(trace_id: str) -> list[dict[str, str]]:
+            found = []
+            for profile, (trace_name, span_name) in names.items():
+                if profile != fields:
+                    value = str(int(trace_id[16:], 16)) if profile == "datadog" else trace_id
+                    found.append({trace_name: value})
+                    found.append({trace_name: value, span_name: "1111222233334444"})
+            return found
+
+        tracelog.configure(
+            output=str(tmp_path / "app.jsonl"), fields=fields, service_name="svc", level="DEBUG"
+        )
+        with sdk_tracer.start_as_current_span("ours") as span:
+            ours = f"{span.get_span_context().trace_id:032x}"
+            span_id = f"{span.get_span_context().span_id:016x}"
+        with sdk_tracer.start_as_current_span("other") as span:
+            other = f"{span.get_span_context().trace_id:032x}"
+        expected = []
+        for extra in extras(other):
+            with trace.use_span(NonRecordingSpan(_span_context(ours, span_id))):
+                emit("stdlib", "warning", f"ours, {extra}", **extra)
+            expected.append(f"ours, {extra}")
+            time.sleep(0.002)
+        for extra in extras(ours):
+            with trace.use_span(NonRecordingSpan(_span_context(other, span_id))):
+                emit("stdlib", "warning", f"other, {extra}", **extra)
+        tracelog.reset()
+
+        for query in ([], ["--span", span_id], ["--level", "warning"]):
+            status, out, err = run("query", ours, str(tmp_path), "--format", "json", *query)
+            assert (status, [r["message"] for r in records(out)]) == (0, expected), err
+
+    def test_legacy_records_read_their_own_time_and_level_before_extras(
+        self, tmp_path: Path
+    ) -> None:
+        """asctime/levelname win over an extra time or level; a lenient name must parse."""
+        legacy = {"otelTraceID": ID, "otelSpanID": "ba257a214f1fcc4a", "name": "shop.api"}
+        path = tmp_path / "legacy.jsonl"
+        path.write_text(
+            line(
+                asctime="2026-11-22 10:00:02,000",
+                levelname="ERROR",
+                message="failed",
+                time=0.25,
+                level=3,
+                **legacy,
+            )
+            + line(
+                asctime="2026-11-22T10:00:01",
+                levelname="INFO",
+                message="start",
+                timestamp="soon",
+                level="high",
+                **legacy,
+            )
+            + line(time="2026-11-22T10:00:03Z", level="warning", message="retry", **legacy)
+        )
+        status, out, _ = run("query", ID, str(path), "--format", "json")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["start", "failed", "retry"])
+        status, out, _ = run("query", ID, str(path), "--format", "json", "--level", "warning")
+        assert (status, [r["message"] for r in records(out)]) == (0, ["failed", "retry"])
+        status, out, _ = run("query", ID, str(path), "--format", "pretty")
+        assert "first 2026-11-22T10:00:01" in out
+        assert "; 1 error" in out
+        assert "time=0.25 level=3" in out
+        assert "timestamp=soon level=high" in out
 
     @pytest.mark.parametrize(
         "value", [f"https://tempo.example/trace/{ID}", f"foo/bar/{ID}", f" {ID} ", f"{ID}\n"]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_MATCHED, EXIT_NO_MATCH, EXIT_USAGE = 0, 1, 2
+EXIT_UNREAD = 2  # nothing matched, but a source was not read to its end (as grep does)
 
 
 class _Progress:
@@ -87,6 +88,15 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             progress.close()  # a warning must not land in the middle of the bar
         stderr.write(f"tracelog: {escape_terminal(message)}\n")
 
+    # Every warning from finding and reading the sources says one was not read
+    # to its end (skipped, cut short, unreadable): then "nothing matched" is not sure.
+    unread = False
+
+    def warn_unread(message: str) -> None:
+        nonlocal unread
+        unread = True
+        warn(message)
+
     paths = options.paths
     if not paths:
         log_dir = os.environ.get("TRACELOG_LOG_DIR")
@@ -97,7 +107,7 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             paths = ["."]
             warn(f"no PATH given: searching the current directory ({os.getcwd()})")
     try:
-        sources = discover(paths, warn)
+        sources = discover(paths, warn_unread)
     except OSError as error:
         return fail(escape_terminal(str(error)))
 
@@ -112,7 +122,7 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             sources,
             span=span,
             min_level=min_level,
-            warn=warn,
+            warn=warn_unread,
             report=report,
             progress=progress,
         )
@@ -131,7 +141,9 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             f"{result.damaged} damaged lines mentioning the trace were skipped"
             f" (the first {len(result.damage)} are shown above)"
         )
-    return EXIT_MATCHED if result.matches else EXIT_NO_MATCH
+    if result.matches:
+        return EXIT_MATCHED
+    return EXIT_UNREAD if unread else EXIT_NO_MATCH
 
 
 class _OutputError(Exception):
@@ -178,7 +190,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description=(
             "Print every JSON log record of one trace, from files, directories and stdin,"
             " merged in time order. Exit status: 0 when something matched, 1 when nothing"
-            " did, 2 on a usage error."
+            " did, 2 on a usage error or when nothing matched and a source could not be read"
+            " to its end."
         ),
     )
     query.add_argument(

@@ -108,7 +108,7 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
         parts.append(head)
         # Only the record's own profile's fields are in the columns; every other
         # field, even one named like another profile's, is shown as key=value.
-        hidden = profile.own | {"message" if "message" in record else "msg"}
+        hidden = _records.column_keys(record) | {"message" if "message" in record else "msg"}
         for key, value in record.items():
             if (
                 key in hidden

@@ -20,6 +20,7 @@ __all__ = [
     "PROFILES",
     "DamagedLine",
     "Profile",
+    "column_keys",
     "field",
     "level_number",
     "parse_line",
@@ -37,8 +38,9 @@ class Profile(NamedTuple):
     """Where one field profile keeps the fields the query reads (see ``tracelog._fields``).
 
     Attributes:
-        trace: the trace-ID field; the first profile whose trace field a record
-            holds is the record's profile, and all else is read from its names.
+        trace: the trace-ID field; with the span field and the own keys it
+            decides the record's profile (see `profile_of`), and all else is
+            read from that profile's names.
         span, time, level, logger, service: keys in order of preference.
         own: top-level keys the profile writes (not the record's extra fields).
         nested: top-level keys whose object holds the profile's nested forms.
@@ -113,14 +115,17 @@ PROFILES: tuple[Profile, ...] = (
         nested=frozenset(("serviceContext",)),
     ),
     # OpenTelemetry's logging instrumentation: no JSON layout of its own, so the
-    # other fields go by their usual names. Also used for records with no trace field.
+    # other fields go by their usual names, the stdlib's (python-json-logger's)
+    # first; any of them may be an ordinary extra, so a time or level is taken
+    # only where it reads as one (see `raw_time`, `level_name`). Also used for
+    # records with no trace field.
     Profile(
         name="legacy",
         trace=("otelTraceID", ()),
         span=("otelSpanID", ()),
-        time=(("timestamp", ()), ("@timestamp", ()), ("time", ()), ("asctime", ())),
-        level=(("level", ()), ("levelname", ())),
-        logger=(("logger", ()), ("name", ())),
+        time=(("asctime", ()), ("timestamp", ()), ("@timestamp", ()), ("time", ())),
+        level=(("levelname", ()), ("level", ())),
+        logger=(("name", ()), ("logger", ())),
         service=(("otelServiceName", ()), ("service.name", ("service", "name")), ("service", ())),
         own=_names(
             "timestamp @timestamp time asctime level levelname logger name message msg"
@@ -236,14 +241,26 @@ def _present(record: dict[str, Any], key: Key) -> Any:
 
 
 def profile_of(record: dict[str, Any]) -> Profile:
-    """The record's profile: the first (in `PROFILES` order) whose trace field it holds.
+    """The record's profile, picked by its signature, not by any one field.
 
-    A record with no trace field at all is read with the most lenient names.
+    tracelog renames only the extras that clash with the record's own profile,
+    so an extra may be named like another profile's trace field. A profile's
+    own trace field together with its span field (tracelog always writes both)
+    outweighs a lone trace field; then the count of the profile's own top-level
+    keys decides; `PROFILES` order only breaks ties. A record with no trace
+    field at all is read with the most lenient names.
     """
+    best, best_score = _FALLBACK, (False, -1)
     for profile in PROFILES:
-        if _present(record, profile.trace) is not None:
-            return profile
-    return _FALLBACK
+        if _present(record, profile.trace) is None:
+            continue
+        score = (
+            _present(record, profile.span) is not None,
+            sum(1 for key in record if key in profile.own or key in profile.nested),
+        )
+        if score > best_score:
+            best, best_score = profile, score
+    return best
 
 
 _GCP_TRACE = re.compile(r"projects/[^/]+/traces/([0-9a-fA-F]+)")
@@ -304,9 +321,68 @@ def message_of(record: dict[str, Any]) -> Any:
     return field(record, MESSAGE_FIELDS)
 
 
+def _lenient(
+    record: dict[str, Any], names: tuple[Key, ...], readable: Callable[[Any], bool]
+) -> Any:
+    """The first of *names* whose value is *readable*, else the first present, else None."""
+    first = None
+    for name in names:
+        value = _present(record, name)
+        if value is None:
+            continue
+        if readable(value):
+            return value
+        if first is None:
+            first = value
+    return first
+
+
+def _is_time(value: Any) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value >= 1e9 and _seconds(value) is not None  # not a duration
+    return _seconds(value) is not None
+
+
+def _is_level(value: Any) -> bool:
+    if isinstance(value, str):
+        return level_number(value) is not None
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 50
+
+
 def raw_time(record: dict[str, Any]) -> Any:
     """The record's timestamp as written, or None."""
-    return field(record, profile_of(record).time)
+    profile = profile_of(record)
+    if profile is _FALLBACK:
+        return _lenient(record, profile.time, _is_time)
+    return field(record, profile.time)
+
+
+def _raw_level(record: dict[str, Any]) -> Any:
+    profile = profile_of(record)
+    if profile is _FALLBACK:
+        return _lenient(record, profile.level, _is_level)
+    return field(record, profile.level)
+
+
+_LEGACY_OWN = _names("otelTraceID otelSpanID otelTraceSampled otelServiceName message msg")
+
+
+def column_keys(record: dict[str, Any]) -> frozenset[str]:
+    """The top-level keys whose values the record's columns show (the rest are extras).
+
+    A legacy record's common names are its own only where they were read: an
+    extra ``time`` next to ``asctime`` is shown as a field.
+    """
+    profile = profile_of(record)
+    if profile is not _FALLBACK:
+        return profile.own
+    used = (raw_time(record), _raw_level(record), logger_of(record), service_of(record))
+    keys = set(_LEGACY_OWN)
+    for names, value in zip(
+        (profile.time, profile.level, profile.logger, profile.service), used, strict=True
+    ):
+        keys.update(name for name, _ in names if value is not None and record.get(name) is value)
+    return frozenset(keys)
 
 
 _NUMBERED = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
@@ -314,7 +390,7 @@ _NUMBERED = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"
 
 def level_name(record: dict[str, Any]) -> str:
     """The record's level, lowercase (``""`` when it has none)."""
-    value = field(record, profile_of(record).level)
+    value = _raw_level(record)
     if isinstance(value, str):
         return value.lower()
     if isinstance(value, int) and not isinstance(value, bool):
@@ -340,7 +416,10 @@ def record_time(record: dict[str, Any]) -> float | None:
     the microsecond are dropped) or a number of seconds (milli-, micro- or
     nanoseconds when it is too large to be seconds).
     """
-    value = raw_time(record)
+    return _seconds(raw_time(record))
+
+
+def _seconds(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

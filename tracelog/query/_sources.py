@@ -12,7 +12,8 @@
 - A FIFO named on the command line is opened without blocking (no writer: it
   is empty) and read to its end, or until no data came for `FIFO_IDLE`
   seconds (a writer that keeps it open must not hang the query). Standard
-  input is read to its end, as ``grep`` does.
+  input and anonymous pipes (``<(...)``, ``/dev/stdin``: their path resolves
+  to no FIFO in the file system) are read to their end, as ``grep`` does.
 - gzip is recognised by its magic bytes, whatever the name; a stream cut short
   yields every line it holds, then a warning.
 """
@@ -46,7 +47,7 @@ class Source(NamedTuple):
     """One thing to read: a path (``"-"`` for stdin), its kind and its size when listed."""
 
     path: str
-    kind: str  # "file", "fifo" or "stdin"
+    kind: str  # "file", "fifo" (named), "pipe" (anonymous) or "stdin"
     size: int = 0
 
 
@@ -84,10 +85,22 @@ def discover(paths: list[str], warn: Callable[[str], None]) -> list[Source]:
                 seen.add((info.st_dev, info.st_ino))
                 sources.append(Source(path, "file", info.st_size))
         elif stat.S_ISFIFO(info.st_mode):
-            sources.append(Source(path, "fifo"))
+            sources.append(Source(path, "fifo" if _is_named(path, info) else "pipe"))
         else:
             warn(f"{path}: not a regular file, directory or FIFO; skipped")
     return sources
+
+
+def _is_named(path: str, info: os.stat_result) -> bool:
+    """Whether the FIFO at *path* is one in the file system (not a pipe behind /dev/fd)."""
+    try:
+        target = os.lstat(os.path.realpath(path))  # /dev/fd/63 resolves to "pipe:[N]"
+    except OSError:
+        return False
+    return stat.S_ISFIFO(target.st_mode) and (target.st_dev, target.st_ino) == (
+        info.st_dev,
+        info.st_ino,
+    )
 
 
 def _walk(
@@ -178,13 +191,18 @@ class _IdleEnds:
 
     A writer that keeps a FIFO open without writing would otherwise hang the
     query forever; a live stream that pauses longer is cut short, with a warning.
+    With *wait* (an anonymous pipe, whose writer is the user's own command) the
+    pipe is read to its end however long it pauses.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, wait: bool = False) -> None:
         self._fd = fd
+        self._wait = wait
         self.idle = False
 
     def _ready(self) -> bool:
+        if self._wait:
+            return True
         if self.idle:
             return False
         ready, _, _ = select.select([self._fd], [], [], FIFO_IDLE)
@@ -234,7 +252,7 @@ def scan(
         os.set_blocking(fd, True)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):  # a FIFO, or replaced by one since listed
-            stream = _IdleEnds(fd)
+            stream = _IdleEnds(fd, wait=source.kind == "pipe")
             _scan_buffered(source, stream, needles, sink, progress, warn)
             if stream.idle:
                 warn(
