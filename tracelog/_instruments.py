@@ -116,31 +116,28 @@ class Histogram(prometheus_client.Histogram):
             labels = _exemplar.checked(exemplar)
         _histogram_observe(self, amount)
         if labels is not None:
-            try:
-                # The bucket prometheus_client's loop counted: the first bound
-                # >= amount (none for NaN, which it counts in no bucket).
-                bounds = self._upper_bounds
-                index = bisect_left(bounds, amount)
-                if index < len(bounds) and amount <= bounds[index]:
-                    value = _new_tuple(Exemplar, (labels, amount, _time()))
-                    if self._exemplar_store:
-                        self._buckets[index]._exemplar = value
-                    else:
-                        self._buckets[index].set_exemplar(value)
-            except Exception as exc:  # counted already; only the exemplar is lost
-                report("metrics: exemplar not attached", exc)
+            self._attach(amount, labels)
 
     def _observe_with(self, amount: float, labels: dict[str, str] | None) -> None:
         """Observe with labels already checked (or None), e.g. taken at a timer's start."""
         _histogram_observe(self, amount)
         if labels is not None:
-            try:
-                bounds = self._upper_bounds
-                index = bisect_left(bounds, amount)
-                if index < len(bounds) and amount <= bounds[index]:
-                    self._buckets[index].set_exemplar(Exemplar(labels, amount, _time()))
-            except Exception as exc:
-                report("metrics: exemplar not attached", exc)
+            self._attach(amount, labels)
+
+    def _attach(self, amount: float, labels: dict[str, str]) -> None:
+        """Put the exemplar on the bucket prometheus_client just counted *amount* in."""
+        try:
+            # The first bound >= amount (none for NaN, which it counts in no bucket).
+            bounds = self._upper_bounds
+            index = bisect_left(bounds, amount)
+            if index < len(bounds) and amount <= bounds[index]:
+                value = _new_tuple(Exemplar, (labels, amount, _time()))
+                if self._exemplar_store:
+                    self._buckets[index]._exemplar = value
+                else:
+                    self._buckets[index].set_exemplar(value)
+        except Exception as exc:  # counted already; only the exemplar is lost
+            report("metrics: exemplar not attached", exc)
 
     def time(self) -> HistogramTimer:
         """Time a block or a function (sync or async) and observe the seconds it took.
@@ -233,13 +230,7 @@ class Counter(prometheus_client.Counter):
     __init__.__signature__ = inspect.signature(prometheus_client.Counter.__init__)  # type: ignore[attr-defined]
 
     def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
-        if exemplar is None:
-            context = _current()
-            labels = (
-                None if context is None or not context.sampled else context.rendered(_KEY, _render)
-            )
-        else:
-            labels = _exemplar.checked(exemplar)
+        labels = _exemplar.of_current_span() if exemplar is None else _exemplar.checked(exemplar)
         _counter_inc(self, amount)
         if labels is not None:
             self._set_exemplar(amount, labels)
