@@ -259,6 +259,20 @@ def _message(record: logging.LogRecord) -> tuple[str, str | None]:
         return safe_str(record.msg), problem
 
 
+def _exception_of(record: logging.LogRecord) -> ExceptionFields | None:
+    """The record's exception as fields, rendered once per record and kept on it.
+
+    From ``exc_info``, or as `QueueHandler` kept it across a queue.
+    """
+    attrs = record.__dict__
+    if record.exc_info and record.exc_info[0] is not None:
+        exception: ExceptionFields | None = attrs.get(_EXCEPTION)
+        if exception is None:
+            exception = attrs[_EXCEPTION] = exception_fields(record.exc_info)
+        return exception
+    return attrs.get(_EXCEPTION)
+
+
 def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, Any]) -> str:
     attrs = record.__dict__
     msg = record.msg
@@ -282,15 +296,8 @@ def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, 
     if error is not None:
         extras = extras or {}
         extras[ERROR_KEY] = error
-    exception: ExceptionFields | None = None
-    if record.exc_info and record.exc_info[0] is not None:
-        exception = attrs.get(_EXCEPTION)
-        if exception is None:
-            exception = exception_fields(record.exc_info)
-            attrs[_EXCEPTION] = exception
-    elif _EXCEPTION in attrs:
-        exception = attrs[_EXCEPTION]
-    elif record.exc_text:
+    exception = _exception_of(record)
+    if exception is None and record.exc_text:
         exception = ExceptionFields(type="", message="", stacktrace=record.exc_text)
     return renderer.render(
         record.created,
@@ -519,13 +526,7 @@ def span_event(events: SpanEvents, record: logging.LogRecord) -> None:
             fields = _extras(attrs)
         if fields:
             extras = fields if extras is None else {**extras, **fields}
-        exception: ExceptionFields | None = None
-        if record.exc_info and record.exc_info[0] is not None:
-            exception = attrs.get(_EXCEPTION)
-            if exception is None:
-                exception = attrs[_EXCEPTION] = exception_fields(record.exc_info)
-        elif _EXCEPTION in attrs:
-            exception = attrs[_EXCEPTION]
+        exception = _exception_of(record)
         events.add(
             span,
             trace,
