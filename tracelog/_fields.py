@@ -183,10 +183,12 @@ def exception_from(exc_info: Any) -> ExceptionFields | None:
 
     True (the exception being handled, read here: call it in the logging
     thread), an exception instance, or an ``exc_info`` tuple; None when there
-    is no exception.
+    is no exception. Fields made already are returned as they are.
     """
     if not exc_info:
         return None
+    if isinstance(exc_info, ExceptionFields):
+        return exc_info
     if isinstance(exc_info, BaseException):
         return exception_fields((type(exc_info), exc_info, exc_info.__traceback__))
     if isinstance(exc_info, tuple):

@@ -187,10 +187,7 @@ def span_event(events: SpanEvents, record: Any) -> None:
         span = _context.current_span() if trace is not None else None
         if span is None:
             return
-        exception: ExceptionFields | None = None
-        raised = record["exception"]
-        if raised is not None and raised[0] is not None:
-            exception = exception_fields((raised[0], raised[1], raised[2]))
+        exception = _exception_of(record)
         level = record["level"]
         events.add(
             span,
@@ -207,6 +204,22 @@ def span_event(events: SpanEvents, record: Any) -> None:
         )
     except Exception as exc:
         _errors.report("could not add a span event", exc)
+
+
+_EXCEPTION = "_tracelog_exception"
+
+
+def _exception_of(record: Any) -> ExceptionFields | None:
+    """The record's exception as fields, rendered once per record and kept on it.
+
+    Every handler (and the span-event bridge) of one call sees the same record.
+    """
+    exception: ExceptionFields | None = record.get(_EXCEPTION)
+    if exception is None:
+        raised = record["exception"]
+        if raised is not None and raised[0] is not None:
+            exception = record[_EXCEPTION] = exception_fields((raised[0], raised[1], raised[2]))
+    return exception
 
 
 _counter = itertools.count()
@@ -232,10 +245,7 @@ class _Format:
         return self._template
 
     def _render(self, record: Any, renderer: Renderer) -> str:
-        exception: ExceptionFields | None = None
-        raised = record["exception"]
-        if raised is not None and raised[0] is not None:
-            exception = exception_fields((raised[0], raised[1], raised[2]))
+        exception = _exception_of(record)
         # loguru calls formats in the logging thread, so the current span is
         # the record's. The patcher's copy of its IDs in "extra" is dropped.
         trace = _context.current()

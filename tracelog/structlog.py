@@ -201,6 +201,9 @@ class SpanEventAdder:
                 return
             if "exc_info" in ed:
                 exception = exception_from(ed["exc_info"])
+                if not self._conventions and exception is not None:
+                    # configure()'s chain: its renderer comes next and takes the fields.
+                    ed["exc_info"] = exception
             elif self._conventions and "exception" in ed:
                 exception = _rendered_exception(ed["exception"])  # format_exc_info ran first
             else:
