@@ -84,22 +84,29 @@ def run(title: str, cases: list[Case], *, rounds: int, number: int) -> bool:
         f"{rounds} interleaved rounds x {BLOCKS} blocks x {number} calls per case;"
         f" baseline: {baseline.name}"
     )
-    header = f"{'case':<52} {'median/call':>12} {'ratio':>7} {'IQR of ratio':>15}  goal"
-    print(header)
-    print("-" * len(header))
+    _header("median/call")
     met = True
     for case in cases:
-        median_ns = statistics.median(case.per_call_ns)
-        ratio = statistics.median(case.ratios)
-        q1, _, q3 = statistics.quantiles(case.ratios, n=4)
-        verdict = ""
-        if case.goal is not None:
-            ok = ratio <= case.goal
-            met = met and ok
-            verdict = f"<= {case.goal:.2f}x  {'met' if ok else 'MISSED'}"
-        spread = f"{q1:>6.3f}-{q3:<6.3f}x"
-        print(f"{case.name:<52} {median_ns / 1000:>9.2f} us {ratio:>6.3f}x {spread}  {verdict}")
+        ok = _row(case.name, statistics.median(case.per_call_ns), case.ratios, case.goal)
+        met = met and ok
     return met
+
+
+def _header(column: str) -> None:
+    header = f"{'case':<52} {column:>12} {'ratio':>7} {'IQR of ratio':>15}  goal"
+    print(header)
+    print("-" * len(header))
+
+
+def _row(name: str, figure_ns: float, ratios: list[float], goal: float | None) -> bool:
+    """Print one row: the figure, the median ratio, its IQR, the verdict; return whether met."""
+    ratio = statistics.median(ratios)
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    ok = goal is None or ratio <= goal
+    verdict = "" if goal is None else f"<= {goal:.2f}x  {'met' if ok else 'MISSED'}"
+    spread = f"{q1:>6.3f}-{q3:<6.3f}x"
+    print(f"{name:<52} {figure_ns / 1000:>9.2f} us {ratio:>6.3f}x {spread}  {verdict}")
+    return ok
 
 
 @dataclass
@@ -117,9 +124,7 @@ class ExtraCost:
 def report_extra(title: str, rows: list[ExtraCost]) -> bool:
     """Print each row's median paired ratio (on - off) / unit; return whether goals were met."""
     print(f"\n{title}")
-    header = f"{'case':<52} {'extra/call':>12} {'ratio':>7} {'IQR of ratio':>15}  goal"
-    print(header)
-    print("-" * len(header))
+    _header("extra/call")
     met = True
     for row in rows:
         extra = [on - off for on, off in zip(row.on.per_call_ns, row.off.per_call_ns, strict=True)]
@@ -127,16 +132,8 @@ def report_extra(title: str, rows: list[ExtraCost]) -> bool:
         if row.unit_minus is not None:
             units = [u - m for u, m in zip(units, row.unit_minus.per_call_ns, strict=True)]
         ratios = [cost / unit for cost, unit in zip(extra, units, strict=True)]
-        ratio = statistics.median(ratios)
-        q1, _, q3 = statistics.quantiles(ratios, n=4)
-        verdict = ""
-        if row.goal is not None:
-            ok = ratio <= row.goal
-            met = met and ok
-            verdict = f"<= {row.goal:.2f}x  {'met' if ok else 'MISSED'}"
-        spread = f"{q1:>6.3f}-{q3:<6.3f}x"
-        extra_us = statistics.median(extra) / 1000
-        print(f"{row.name:<52} {extra_us:>9.2f} us {ratio:>6.3f}x {spread}  {verdict}")
+        ok = _row(row.name, statistics.median(extra), ratios, row.goal)
+        met = met and ok
     return met
 
 
