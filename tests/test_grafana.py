@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import tracelog._fields
 import tracelog.metrics
 from tests.conftest import LIBRARIES, Captured, emit
 from tests.test_metrics_middleware import Route, asgi_scope, run_asgi
+from tests.test_prometheus_e2e import REQUIRE, App, Prometheus, get, wait_for
 from tracelog import _yaml, grafana
 from tracelog.cli import main
 
@@ -576,3 +580,85 @@ class TestExample:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def prometheus_query(server: Prometheus, path: str, **params: str) -> Any:
+    """GET a Prometheus API path; the data of its successful answer."""
+    answer = json.loads(get(f"{server.url}{path}?{urllib.parse.urlencode(params)}"))
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def test_queries_run_on_a_real_prometheus(tmp_path: Path) -> None:
+    """Each dashboard and trace-to-metrics query returns data; the latency ones, exemplars."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        message = "the prometheus binary is not installed (Debian: apt-get install prometheus)"
+        if os.environ.get(REQUIRE):
+            pytest.fail(f"{REQUIRE} is set but {message}")
+        pytest.skip(message)
+    with contextlib.ExitStack() as stack:
+        app = App(tmp_path / "app.jsonl")
+        stack.callback(app.close)
+        server = Prometheus(binary, tmp_path, app.port)  # scrape job "app"
+        stack.callback(server.stop)
+        wait_for(server.ready, timeout=60, failure=lambda: f"not ready:\n{server.log_tail()}")
+        start = time.time() - 60
+        traces = set()
+        for n in range(4):
+            trace_id = f"6b{n:030x}"
+            traces.add(trace_id)
+            get(
+                f"http://127.0.0.1:{app.port}/orders/{n}",
+                {"traceparent": f"00-{trace_id}-{n + 1:016x}-01"},
+            )
+            # Two scrapes more: rate() needs two samples, and each exemplar its own scrape.
+            seen = len(app.scrapes)
+            wait_for(
+                lambda seen=seen: len(app.scrapes) > seen + 1,
+                timeout=30,
+                failure=server.log_tail,
+            )
+
+        def query(expr: str) -> list[dict[str, Any]]:
+            # Grafana's values for "All" and the rate interval.
+            for name, value in {"$job": ".*", "$route": ".*", "$__rate_interval": "1m"}.items():
+                expr = expr.replace(name, value)
+            result: list[dict[str, Any]] = prometheus_query(server, "/api/v1/query", query=expr)[
+                "result"
+            ]
+            assert result, f"no data for {expr}"
+            if "histogram_quantile" in expr:
+                found = prometheus_query(
+                    server,
+                    "/api/v1/query_exemplars",
+                    query=expr,
+                    start=str(start),
+                    end=str(time.time() + 60),
+                )
+                labels = [e["labels"] for series in found for e in series["exemplars"]]
+                assert labels, f"no exemplars for {expr}"
+                assert {label["trace_id"] for label in labels} <= traces
+            return result
+
+        dashboard = json.loads(grafana.provisioning()[grafana.DASHBOARD_FILE])
+        results = {
+            panel["title"]: [query(target["expr"]) for target in panel["targets"]]
+            for panel in dashboard["panels"]
+        }
+        # No request failed: the error ratio reads 0 rather than no data.
+        ((ratio,),) = results["Error rate (5xx)"]
+        assert (ratio["metric"], ratio["value"][1]) == ({"route": "/orders/{id}"}, "0")
+        # The variables' label_values(metric{...}, label), as Grafana asks for them.
+        jobs = prometheus_query(
+            server, "/api/v1/label/job/values", **{"match[]": "http_server_requests_total"}
+        )
+        routes = prometheus_query(
+            server,
+            "/api/v1/label/route/values",
+            **{"match[]": 'http_server_requests_total{job=~".*"}'},
+        )
+        assert (jobs, routes) == (["app"], ["/orders/{id}"])
+        tempo = datasources(grafana.provisioning())["tempo"]["jsonData"]
+        for linked in tempo["tracesToMetrics"]["queries"]:
+            query(linked["query"].replace("${__tags}", 'job="app"'))
