@@ -199,10 +199,12 @@ class TestProvisioning:
             ({"loki_url": "http://lo ki"}, "loki_url .* spaces or control"),
             ({"loki_url": "http://loki?x=1"}, "loki_url .* query or a fragment"),
             ({"fields": "json"}, "fields must be one of otel, ecs, datadog, gcp"),
+            ({"fields": ["otel"]}, "fields must be one of otel, ecs, datadog, gcp"),
+            ({"dashboards_path": "/a\nb"}, "dashboards_path must be an absolute path"),
             ({"dashboards_path": "dashboards"}, "dashboards_path must be an absolute path"),
         ],
     )
-    def test_bad_options_are_refused(self, options: dict[str, str], message: str) -> None:
+    def test_bad_options_are_refused(self, options: dict[str, Any], message: str) -> None:
         """A bad URL, profile or path raises ValueError saying which option is wrong."""
         with pytest.raises(ValueError, match=message):
             grafana.provisioning(**options)  # type: ignore[arg-type]

@@ -239,7 +239,7 @@ def write(
 
 
 def _check_fields(fields: str) -> None:
-    if fields not in PROFILES:
+    if not isinstance(fields, str) or fields not in PROFILES:
         raise ValueError(f"fields must be one of {', '.join(PROFILES)}, not {fields!r}")
 
 
