@@ -38,7 +38,7 @@ from tracelog.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "grafana"
-PROFILES = ("otel", "ecs", "datadog", "gcp")
+PROFILES = tuple(tracelog._fields.PROFILES)  # a new profile must be handled here too
 SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
@@ -476,7 +476,7 @@ class TestCli:
         status, out, err = self.run("--out", str(tmp_path))
         assert (status, out) == (2, "")
         assert f"not replacing {mine}: tracelog did not write it" in err
-        assert "--force" in err
+        assert err.endswith("(move it away, or use --force)\n")
         assert mine.read_text() == "apiVersion: 1\ndatasources: []\n"
         assert not (tmp_path / "dashboards").exists()
         status, out, _ = self.run("--out", str(tmp_path), "--force")

@@ -168,7 +168,7 @@ def _grafana(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
             message = message.replace(name, "--" + name.replace("_", "-"), 1)
         return fail(message)
     except FileExistsError as error:
-        return fail(str(error).replace("use force", "use --force"))
+        return fail(str(error).replace("pass force=True", "use --force"))
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         return fail(f"cannot write {where}{error.strerror or error}")

@@ -226,9 +226,10 @@ def write(
                 foreign.append(str(path))
             plan[path] = (text, "updated")
     if foreign:
+        them = "it" if len(foreign) == 1 else "them"
         raise FileExistsError(
-            f"not replacing {', '.join(foreign)}: tracelog did not write"
-            f" {'it' if len(foreign) == 1 else 'them'} (move it away, or use force)"
+            f"not replacing {', '.join(foreign)}: tracelog did not write {them}"
+            f" (move {them} away, or pass force=True)"
         )
     done: dict[Path, str] = {}
     for path, (text, what) in plan.items():
