@@ -16,12 +16,23 @@ from collections.abc import Mapping
 from tracelog._context import TraceContext, current
 from tracelog._errors import report
 
-__all__ = ["KEY", "MAX_RUNES", "checked", "of_current_span", "render"]
+__all__ = [
+    "KEY",
+    "MAX_RUNES",
+    "SPAN_ID_LABEL",
+    "TRACE_ID_LABEL",
+    "checked",
+    "of_current_span",
+    "render",
+]
 
 # OpenMetrics: label names and values of one exemplar, together, in UTF-8 characters.
 MAX_RUNES = 128
 # The per-span cache key of the labels (`TraceContext.rendered`).
 KEY = "metrics.exemplar"
+# The label names; Grafana's exemplar link (`tracelog.grafana`) is named after the first.
+TRACE_ID_LABEL = "trace_id"
+SPAN_ID_LABEL = "span_id"
 # Classic label names only: prometheus_client's OpenMetrics output writes
 # exemplar label names unquoted, so a UTF-8 name it would accept (with a space,
 # say) makes the whole scrape unparseable. "__" names are reserved.
@@ -30,7 +41,7 @@ _LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")
 
 def render(context: TraceContext) -> dict[str, str]:
     """The exemplar labels of *context*: valid by construction (63 characters)."""
-    return {"trace_id": context.trace_id, "span_id": context.span_id}
+    return {TRACE_ID_LABEL: context.trace_id, SPAN_ID_LABEL: context.span_id}
 
 
 def of_current_span() -> dict[str, str] | None:

@@ -21,7 +21,15 @@ from tracelog import _exemplar
 from tracelog._errors import report
 from tracelog._instruments import Counter, Histogram
 
-__all__ = ["ASGIMiddleware", "WSGIMiddleware", "asgi_route", "http_metrics"]
+__all__ = [
+    "DURATION_METRIC",
+    "LABELS",
+    "REQUESTS_METRIC",
+    "ASGIMiddleware",
+    "WSGIMiddleware",
+    "asgi_route",
+    "http_metrics",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,6 +40,9 @@ ASGIApp = Callable[
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 LABELS = ("method", "route", "status_code")
+# The metric names as exposed (the counter with its "_total"); `tracelog.grafana` queries them.
+DURATION_METRIC = "http_server_request_duration_seconds"
+REQUESTS_METRIC = "http_server_requests_total"
 # HTTP methods as OpenTelemetry's semantic conventions list them; any other is
 # "_OTHER", so a client cannot create series by inventing methods.
 _METHODS = frozenset(
@@ -65,12 +76,12 @@ def http_metrics(registry: CollectorRegistry | None = REGISTRY) -> tuple[Histogr
 def _make_pair(registry: CollectorRegistry | None) -> tuple[Histogram, Counter]:
     return (
         Histogram(
-            "http_server_request_duration_seconds",
+            DURATION_METRIC,
             "Duration of HTTP server requests.",
             LABELS,
             registry=registry,
         ),
-        Counter("http_server_requests", "HTTP server requests.", LABELS, registry=registry),
+        Counter(REQUESTS_METRIC, "HTTP server requests.", LABELS, registry=registry),
     )
 
 

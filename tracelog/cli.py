@@ -1,4 +1,4 @@
-"""The ``tracelog`` command: ``tracelog query TRACE [PATH ...]``.
+"""The ``tracelog`` command: ``tracelog query TRACE [PATH ...]``, ``tracelog grafana --out DIR``.
 
 Subcommands register themselves in `_build_parser`; each is a function taking
 the parsed arguments and the output streams and returning the exit status.
@@ -146,6 +146,39 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     return EXIT_UNREAD if unread else EXIT_NO_MATCH
 
 
+def _grafana(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from tracelog import grafana
+    from tracelog._console import escape_terminal
+
+    def fail(message: str) -> int:
+        stderr.write(f"tracelog grafana: error: {escape_terminal(message)}\n")
+        return EXIT_USAGE
+
+    given = {
+        name: getattr(options, name)
+        for name in ("prometheus_url", "tempo_url", "loki_url", "fields", "dashboards_path")
+        if getattr(options, name) is not None
+    }
+    try:
+        done = grafana.write(options.out, force=options.force, **given)
+    except ValueError as error:
+        # The option names of the command line, not of the Python function.
+        message = str(error)
+        for name in ("prometheus_url", "tempo_url", "loki_url", "dashboards_path", "fields"):
+            message = message.replace(name, "--" + name.replace("_", "-"), 1)
+        return fail(message)
+    except FileExistsError as error:
+        return fail(str(error).replace("pass force=True", "use --force"))
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        return fail(f"cannot write {where}{error.strerror or error}")
+    for path, what in done.items():
+        stdout.write(f"{what:9} {escape_terminal(str(path))}\n")
+    for note in grafana.limitations(options.fields or "otel"):
+        stderr.write(f"tracelog grafana: warning: {note}\n")
+    return 0
+
+
 class _OutputError(Exception):
     """Writing the results failed (a full disk, /dev/full)."""
 
@@ -214,6 +247,50 @@ def _build_parser() -> argparse.ArgumentParser:
         "--level", metavar="LEVEL", help="only records at least this severe (e.g. warning)"
     )
     query.set_defaults(run=_query)
+
+    # The defaults are tracelog.grafana's (a test holds the help to them): importing it
+    # here would slow every command's start.
+    grafana = commands.add_parser(
+        "grafana",
+        help="Grafana provisioning files that match tracelog's logs and exemplars",
+        description=(
+            "Write Grafana provisioning files into DIR (mount it as /etc/grafana/provisioning):"
+            " datasources/tracelog.yaml (Prometheus, Loki and Tempo, linked to each other),"
+            " dashboards/tracelog.yaml and dashboards/tracelog.json (request metrics with"
+            " exemplars). Only files tracelog wrote are replaced, unless --force."
+            " Exit status: 0 when written, 2 on a usage error or when a file cannot be written."
+        ),
+    )
+    grafana.add_argument("--out", metavar="DIR", required=True, help="where to write the files")
+    grafana.add_argument(
+        "--prometheus-url",
+        metavar="URL",
+        help="Prometheus, as Grafana reaches it (default: http://prometheus:9090)",
+    )
+    grafana.add_argument(
+        "--tempo-url",
+        metavar="URL",
+        help="Tempo's HTTP API (default: http://tempo:3200)",
+    )
+    grafana.add_argument(
+        "--loki-url",
+        metavar="URL",
+        help="Loki's HTTP API (default: http://loki:3100)",
+    )
+    grafana.add_argument(
+        "--fields",
+        metavar="PROFILE",
+        help="the field profile of the logs: otel (default), ecs, datadog or gcp",
+    )
+    grafana.add_argument(
+        "--dashboards-path",
+        metavar="PATH",
+        help="where Grafana sees DIR/dashboards (default: /etc/grafana/provisioning/dashboards)",
+    )
+    grafana.add_argument(
+        "--force", action="store_true", help="also replace files tracelog did not write"
+    )
+    grafana.set_defaults(run=_grafana)
     return parser
 
 
