@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +30,13 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.conftest import parse_lines
-from tests.test_prometheus_e2e import OPENER, free_port, wait_for
+from tests.test_prometheus_e2e import (
+    OPENER,
+    Prometheus,
+    free_port,
+    prometheus_binary,  # noqa: F401 - a fixture
+    wait_for,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -249,6 +256,40 @@ class TestServers:
         assert (status, headers["Content-Type"].split(";")[0]) == (200, "text/plain")
         assert b"http_server_requests_total{" in body
         assert b"trace_id" not in body
+
+
+def test_prometheus_stores_the_example_exemplar(prometheus_binary: str, tmp_path: Path) -> None:  # noqa: F811
+    """Prometheus, exemplar storage on, scraping fastapi_app.py stores the request's trace."""
+    trace_id, parent = "8a" * 16, "f4" * 8
+    server = start_server("fastapi_app.py", tmp_path)
+    prometheus: Prometheus | None = None
+    try:
+        start = time.time() - 60
+        prometheus = Prometheus(prometheus_binary, tmp_path, int(server.url.rsplit(":", 1)[1]))
+        ready = prometheus
+        wait_for(ready.ready, timeout=60, failure=lambda: f"not ready:\n{ready.log_tail()}")
+        status, _, _ = request(
+            "GET", f"{server.url}/items/5", {"traceparent": traceparent(trace_id, parent)}
+        )
+        assert status == 200
+        query = 'http_server_requests_total{route="/items/{item_id}"}'
+        found: list[dict[str, Any]] = []
+
+        def stored() -> bool:
+            found[:] = [
+                exemplar["labels"]
+                for series in ready.query_exemplars(query, start, time.time() + 60)
+                for exemplar in series["exemplars"]
+            ]
+            return bool(found)
+
+        wait_for(stored, timeout=30, failure=lambda: f"no exemplar stored:\n{ready.log_tail()}")
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        assert stop(server.process) == 0
+    (line,) = [r for r in server.records() if r.get("trace_id") == trace_id]
+    assert found == [{"trace_id": trace_id, "span_id": line["span_id"]}]
 
 
 class OTLPReceiver:
