@@ -287,7 +287,9 @@ def test_prometheus_stores_the_example_exemplar(prometheus_binary: str, tmp_path
     finally:
         if prometheus is not None:
             prometheus.stop()
-        assert stop(server.process) == 0
+        exit_status = stop(server.process)
+    assert exit_status == 0
+    assert prometheus.process.returncode is not None
     (line,) = [r for r in server.records() if r.get("trace_id") == trace_id]
     assert found == [{"trace_id": trace_id, "span_id": line["span_id"]}]
 
@@ -348,7 +350,8 @@ def test_servers_export_spans_over_otlp(script: str, tmp_path: Path, otlp: OTLPR
         )
         assert status == 200
     finally:
-        assert stop(server.process) == 0  # shutting down sends the queued spans
+        exit_status = stop(server.process)  # shutting down sends the queued spans
+    assert exit_status == 0
     assert set(otlp.paths) == {"/v1/traces"}
     received = [
         (dict((a.key, a.value.string_value) for a in resources.resource.attributes), span)
