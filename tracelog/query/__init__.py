@@ -18,13 +18,16 @@ from tracelog.query._ids import TraceId, parse_span, parse_trace
 from tracelog.query._records import LEVELS, level_number
 from tracelog.query._search import Damage, Match, Result, search
 from tracelog.query._sources import Source, discover
+from tracelog.query._spans import Event, Span
 
 __all__ = [
     "LEVELS",
     "Damage",
+    "Event",
     "Match",
     "Result",
     "Source",
+    "Span",
     "TraceId",
     "discover",
     "level_number",
