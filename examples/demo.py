@@ -5,7 +5,8 @@ logging) that asks an agent (structlog), which calls a flaky tool service
 (loguru) and retries. A few questions go through them; then each service's
 ``/metrics`` is scraped in OpenMetrics form, the slowest request is picked
 from a latency exemplar, and ``tracelog query`` shows every log line of its
-trace, from every service, with its spans and their events.
+trace, from every service, then its spans with their events (the log lines
+logged in them, which tracelog turned into span events).
 
 Everything lands in ``demo-output/``: ``<service>.log`` (JSON logs),
 ``spans-<service>.jsonl`` (finished spans, one JSON object a line) and
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -28,9 +28,10 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from demo_services import SERVICES, run
+from demo_services.processes import Fleet, Signals
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 LIBRARIES = {"gateway": "stdlib logging", "agent": "structlog", "tool": "loguru"}
@@ -44,54 +45,7 @@ QUESTIONS = (
 )
 LATENCY = "http_server_request_duration_seconds"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
-START_TIMEOUT = 30.0  # seconds for a service to start listening
-STOP_TIMEOUT = 5.0  # seconds a service gets to flush and exit before it is killed
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class Service:
-    """One service process, in a process group of its own (a terminal's Ctrl-C reaches only us)."""
-
-    def __init__(self, name: str, output: Path, downstream: str | None) -> None:
-        self.name = name
-        command = [sys.executable, __file__, "serve", name, "--output", str(output)]
-        if downstream is not None:
-            command += ["--downstream", downstream]
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, process_group=0
-        )
-        self.url = ""
-
-    def wait_ready(self) -> None:
-        """Wait for the service's ``ready PORT`` line; set `url`."""
-        self.url = f"http://127.0.0.1:{self._port()}"
-
-    def _port(self) -> int:
-        stdout: IO[str] = self.process.stdout  # type: ignore[assignment]
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            if not selector.select(START_TIMEOUT):
-                raise RuntimeError(f"{self.name} did not start within {START_TIMEOUT:g} s")
-        line = stdout.readline()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"{self.name} failed to start (exit status {self.process.wait()})")
-        return int(line.split()[1])
-
-    def stop(self) -> None:
-        """SIGTERM (the service flushes its spans and exits), then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 def get(url: str, accept: str = "application/json") -> bytes:
@@ -135,22 +89,21 @@ def _tracelog_command() -> str:
     return _shown(script) if script.exists() else "tracelog"
 
 
-def run_demo(output: Path) -> int:
+def run_demo(output: Path, signals: Signals) -> int:
     output.mkdir(parents=True, exist_ok=True)
     for name in SERVICES:  # a fresh run: the logs are appended to otherwise
         for file in (f"{name}.log", f"spans-{name}.jsonl", f"metrics-{name}.txt"):
             (output / file).unlink(missing_ok=True)
 
-    services: dict[str, Service] = {}
+    fleet = Fleet(Path(__file__), output, signals)
     try:
         print(
-            f"Starting three services on loopback; everything they write goes to {_shown(output)}/"
+            f"Starting three services on loopback; everything they write goes to {_shown(output)}/",
+            flush=True,
         )
         downstream = None
         for name in SERVICES:
-            # Registered before it is waited for: Ctrl-C meanwhile stops it too.
-            service = services[name] = Service(name, output, downstream)
-            service.wait_ready()
+            service = fleet.start(name, downstream)
             downstream = service.url
             print(
                 f"  {name:<8} {LIBRARIES[name]:<15} {service.url:<23} pid {service.process.pid}",
@@ -158,30 +111,28 @@ def run_demo(output: Path) -> int:
             )
 
         print(f"\nAsking the gateway {len(QUESTIONS)} questions at once:")
+        gateway = fleet.services["gateway"].url
         with ThreadPoolExecutor(max_workers=3) as pool:
-            answers = list(pool.map(lambda q: ask(services["gateway"].url, q), QUESTIONS))
+            answers = list(pool.map(lambda question: ask(gateway, question), QUESTIONS))
         for question, answer, seconds in answers:
             print(f"  {seconds * 1000:6.1f} ms  {question:<32} -> {answer['answer']}")
 
         scraped = {}
-        for name, service in services.items():
+        for name, service in fleet.services.items():
             text = get(f"{service.url}/metrics", accept=OPENMETRICS).decode()
             (output / f"metrics-{name}.txt").write_text(text, encoding="utf-8")
             scraped[name] = text
     finally:
-        # Before the query: a stopped service has written all its spans. A second
-        # Ctrl-C must not cut this short and leave a service running.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for service in reversed(services.values()):
-            service.stop()
-        signal.signal(signal.SIGINT, previous)
+        fleet.stop()  # before the query: a stopped service has written all its spans
     print("Scraped /metrics (OpenMetrics) and stopped the services.")
 
     seconds, labels = slowest_exemplar(scraped["gateway"])
     trace_id = labels["trace_id"]
     print(
-        f"\nThe slowest request, by the exemplar on the gateway's {LATENCY}:"
-        f" {seconds * 1000:.1f} ms, trace {trace_id}\n"
+        f"\nThe slowest request, by the latency exemplar on the gateway's {LATENCY}:\n"
+        f"  {seconds * 1000:.1f} ms, trace {trace_id}\n"
+        "Its log lines from every service in time order, then its spans, each under its\n"
+        "parent, with the events its log lines became:\n"
         f"\n$ tracelog query {trace_id} {_shown(output)}/\n",
         flush=True,
     )
@@ -192,15 +143,19 @@ def run_demo(output: Path) -> int:
         return 1
 
     tracelog = _tracelog_command()
-    out = _shown(output)
+    query_it = f"{tracelog} query {trace_id} {_shown(output)}/"
     print(
         "\nExplore further:\n"
-        f"  {tracelog} query {trace_id} {out}/ --level warning   # only the retries\n"
-        f"  {tracelog} query {trace_id} {out}/ --span SPAN_ID    # one span's lines\n"
-        f"  {tracelog} query {trace_id} {out}/ --format json     # the JSON lines as written\n"
-        f"  {out}/<service>.log, {out}/spans-<service>.jsonl, {out}/metrics-<service>.txt\n"
-        f"  {tracelog} grafana --out grafana/                    # Grafana, Tempo, Loki and"
-        " Prometheus wired to these signals"
+        "  # the warnings only: each failed tool call, and the agent's retry\n"
+        f"  {query_it} --level warning\n"
+        "  # one span: the gateway's request, whose latency the exemplar recorded\n"
+        f"  {query_it} --span {labels['span_id']}\n"
+        "  # the log lines as written, for jq and friends\n"
+        f"  {query_it} --format json\n"
+        "  # per service: JSON logs, spans (a JSON object a line), OpenMetrics with exemplars\n"
+        f"  ls {_shown(output)}/\n"
+        "  # provisioning for Grafana, Tempo, Loki and Prometheus to show these signals\n"
+        f"  {tracelog} grafana --out grafana/"
     )
     return 0
 
@@ -219,13 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "serve":
         run(options.name, output=options.output, downstream=options.downstream)
         return 0
-    # SIGTERM, like Ctrl-C, unwinds through run_demo's cleanup.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signals = Signals()  # SIGTERM, like Ctrl-C, unwinds through run_demo's cleanup
+    signals.install()
     try:
-        return run_demo(options.output.resolve())
+        return run_demo(options.output.resolve(), signals)
     except KeyboardInterrupt:
         print("\nInterrupted; the services are stopped.", file=sys.stderr)
-        return 130
+        return 128 + (signals.received or signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def hex_id(value: str) -> str:
 def printed_trace(run: Run) -> str:
     """The trace ID the demo picked from the exemplar."""
     found = re.search(
-        r"http_server_request_duration_seconds: [\d.]+ ms, trace ([0-9a-f]{32})\n", run.stdout
+        r"http_server_request_duration_seconds:\n  [\d.]+ ms, trace ([0-9a-f]{32})\n", run.stdout
     )
     assert found, run.stdout
     return found[1]
@@ -160,6 +160,14 @@ def test_query_finds_the_trace_in_every_service_log(run: Run) -> None:
         ("demo_services.tool", "tool invoked"),
     ):
         assert re.search(rf"\n\S+ \w+ +INFO +{re.escape(logger)}: {message} ", run.stdout)
+    # Then the spans of all three services, the retries among their events.
+    for service, name in (
+        ("gateway", "GET /ask"),
+        ("agent", "POST /plan"),
+        ("tool", "POST /tools/"),
+    ):
+        assert re.search(rf"\n\S+ {service} +SERVER +{re.escape(name)}", run.stdout)
+    assert re.search(rf"\n\S+ agent +WARNING +- {RETRY} tool=", run.stdout)
 
 
 def test_every_retry_is_an_event_on_its_tool_call_span(run: Run) -> None:
@@ -231,9 +239,11 @@ def test_ctrl_c_stops_every_service(tmp_path: Path) -> None:
     )
     try:
         assert demo.stdout is not None
-        lines = [demo.stdout.readline() for _ in range(2)]
-        assert lines[1].startswith("  tool "), lines  # one service up, the next starting
-        assert len(demo_processes(output)) >= 2  # the demo and the tool service
+        assert demo.stdout.readline().startswith("Starting three services")
+        deadline = time.monotonic() + 30
+        while len(demo_processes(output)) < 2:  # the demo, and the first service starting up
+            assert time.monotonic() < deadline, "no service process was started"
+            time.sleep(0.01)
         demo.send_signal(signal.SIGINT)
         started = time.monotonic()
         status = demo.wait(timeout=15)

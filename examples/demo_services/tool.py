@@ -23,6 +23,7 @@ from .runtime import read_json, respond
 LIBRARY = "loguru"
 SEED = 7
 FAILURE_RATE = 0.4
+TIMEOUT = 0.1  # seconds a failing call takes
 LAST_FLAKY_ATTEMPT = 2  # later attempts always succeed, so every question gets an answer
 
 FACTS = {
@@ -73,8 +74,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     luck = random.Random(f"{SEED}:{name}:{text}:{attempt}")
     time.sleep(luck.uniform(0.005, 0.04))  # the work
     if attempt <= LAST_FLAKY_ATTEMPT and luck.random() < FAILURE_RATE:
-        time.sleep(0.05)
-        log.warning("backend timed out", timeout_ms=50)
+        time.sleep(TIMEOUT)
+        log.warning("backend timed out", timeout_ms=round(TIMEOUT * 1000))
         RUNS.labels(name, "timeout").inc()
         return respond(start_response, {"error": "backend timed out"}, "503 Service Unavailable")
     result = tool(text)
