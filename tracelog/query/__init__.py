@@ -9,7 +9,8 @@ Usage::
         print(match.record["message"])
 
 Matching is exact on the trace-ID field of every field profile tracelog writes;
-only lines that hold the ID as bytes are parsed (see ``_scan``).
+only lines that hold the ID as bytes are parsed (see ``_scan``). Lines of the
+OpenTelemetry SDK's span JSON for the trace are its spans (``result.spans``).
 """
 
 from __future__ import annotations
