@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tracelog.cli import main
+from tracelog.query import discover, parse_trace, search
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo.py"
@@ -143,6 +144,39 @@ def test_trace_is_the_slowest_exemplar_and_a_real_trace(run: Run) -> None:
     assert hex_id(server["context"]["trace_id"]) == trace_id
 
 
+def exemplars(text: str, family_name: str) -> list[tuple[dict[str, str], dict[str, str]]]:
+    """(sample labels, exemplar labels) of each exemplar on one metric family."""
+    return [
+        (dict(sample.labels), dict(sample.exemplar.labels))
+        for family in text_string_to_metric_families(text)
+        if family.name == family_name
+        for sample in family.samples
+        if sample.exemplar is not None
+    ]
+
+
+def test_every_exemplar_names_the_span_it_was_recorded_in(run: Run) -> None:
+    """Each service's exemplars lead to its own spans: server spans, tool calls, tool runs."""
+    by_id = {
+        (span["service"], hex_id(span["context"]["span_id"])): span for span in spans(run.output)
+    }
+    expected = {
+        ("gateway", "http_server_request_duration_seconds"): lambda labels: "GET /ask",
+        ("agent", "http_server_request_duration_seconds"): lambda labels: "POST /plan",
+        ("tool", "http_server_request_duration_seconds"): lambda labels: "POST /tools/",
+        ("agent", "agent_tool_call_seconds"): lambda labels: f"tool {labels['tool']}",
+        ("tool", "tool_runs"): lambda labels: f"POST /tools/{labels['tool']}",
+    }
+    for (service, family), name in expected.items():
+        text = (run.output / f"metrics-{service}.txt").read_text()
+        found = exemplars(text, family)
+        assert found, (service, family)
+        for labels, exemplar in found:
+            span = by_id[(service, exemplar["span_id"])]
+            assert hex_id(span["context"]["trace_id"]) == exemplar["trace_id"]
+            assert span["name"].startswith(name(labels)), (span["name"], labels)
+
+
 def test_query_finds_the_trace_in_every_service_log(run: Run) -> None:
     """`tracelog query` on the printed trace finds log lines in all three services' logs."""
     trace_id = printed_trace(run)
@@ -153,6 +187,10 @@ def test_query_finds_the_trace_in_every_service_log(run: Run) -> None:
     logged = [record for record in records if "message" in record]
     assert {record["trace_id"] for record in logged} == {trace_id}
     assert {record["service.name"] for record in logged} == set(SERVICES)
+    found = search(parse_trace(trace_id), discover([str(run.output)], print))
+    assert {Path(match.source).name for match in found.matches} == {
+        f"{service}.log" for service in SERVICES
+    }
     # The demo showed the same query, pretty: a line of each service's.
     for logger, message in (
         ("gateway.http", "question received"),
