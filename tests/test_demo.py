@@ -36,6 +36,8 @@ class Run(NamedTuple):
 
 def demo_processes(output: Path) -> list[int]:
     """Pids of live processes whose command line names *output* (the demo's services do)."""
+    if not Path("/proc/self").exists():
+        pytest.skip("lists processes through /proc")
     needle = str(output).encode()
     pids = []
     for entry in Path("/proc").iterdir():

@@ -212,13 +212,14 @@ def hostile_span(trace: str, span: str, parent: str | None, name: str) -> dict[s
 
 
 def test_looping_parents_and_terminal_escapes(tmp_path: Path) -> None:
-    """Spans whose parents loop are each listed once; their text cannot drive the terminal."""
+    """Looping parents list each span once; odd fields are shown; no text can drive a terminal."""
     trace = "4c7c6430fb5466bff54036fa0cbe7eb6"
     a, b, c = "a" * 16, "b" * 16, "c" * 16
     lines = [
         hostile_span(trace, a, b, "first"),
         hostile_span(trace, b, a, "second"),
         hostile_span(trace, c, c, "\x1b[31mself"),
+        {**hostile_span(trace, "d" * 16, None, "odd"), "events": 5, "kind": 7, "status": [1]},
     ]
     (tmp_path / "spans.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     status, out, _ = run("query", trace, str(tmp_path), "--format", "pretty")
@@ -226,6 +227,7 @@ def test_looping_parents_and_terminal_escapes(tmp_path: Path) -> None:
     assert "\x1b" not in out
     names = [line[16:].split(" 1000.0 ms")[0] for line in out.split("\n\n")[0].splitlines()]
     assert names == [
+        r"\u001b[2J  7        odd",  # the only root; then the spans whose parents loop
         r"\u001b[2J  INTERNAL first",
         r"\u001b[2J  EVENT      - \u001b]0;owned\u0007",
         r"\u001b[2J  INTERNAL   second",

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from tracelog.query._ids import TraceId
 from tracelog.query._records import level_number, seconds
 
-__all__ = ["Event", "Span", "read_span"]
+__all__ = ["Event", "Span", "read_span", "tree"]
 
 _SPAN_ID = re.compile(r"0x[0-9a-fA-F]{16}")
 
@@ -84,13 +84,14 @@ def read_span(record: dict[str, Any], trace: TraceId, source: str) -> Span | Non
     kind = record.get("kind")
     status = _dict(record.get("status"))
     service = _dict(_dict(record.get("resource")).get("attributes")).get("service.name")
+    listed = record.get("events")
     events = [
         Event(
             seconds(event.get("timestamp")),
             str(event.get("name", "")),
             _dict(event.get("attributes")),
         )
-        for event in record.get("events") or ()
+        for event in (listed if isinstance(listed, list) else ())
         if isinstance(event, dict)
     ]
     description = status.get("description")
@@ -129,8 +130,8 @@ def tree(spans: list[Span]) -> list[tuple[int, Span, Event | None]]:
         children.setdefault(parent, []).append(span)
     ordered: list[tuple[int, Span, Event | None]] = []
     seen: set[int] = set()
-    # A stack of (time, depth, span, event); roots first, then whatever only a
-    # loop of parents reaches.
+    # A stack of (depth, span, event): roots first, then whatever only a loop
+    # of parents reaches.
     pending = [(0, span, None) for span in sorted(children.get(None, []), key=_start, reverse=True)]
     rest = iter(sorted(spans, key=_start))
     while True:
