@@ -1,77 +1,186 @@
-"""tracelog demo: one request, three logging libraries, one trace ID.
+"""tracelog demo: one request, three signals, one trace ID.
 
-Configures the OpenTelemetry SDK and tracelog, runs a request with nested
-spans that logs through stdlib logging, structlog and loguru, and prints the
-JSON lines. Every line logged inside a span carries that span's IDs.
+Starts three services on loopback, each its own process: a gateway (stdlib
+logging) that asks an agent (structlog), which calls a flaky tool service
+(loguru) and retries. A few questions go through them; then each service's
+``/metrics`` is scraped in OpenMetrics form, the slowest request is picked
+from a latency exemplar, and ``tracelog query`` shows every log line of its
+trace, from every service, then its spans with their events (the log lines
+logged in them, which tracelog turned into span events).
+
+Everything lands in ``demo-output/``: ``<service>.log`` (JSON logs),
+``spans-<service>.jsonl`` (finished spans, one JSON object a line) and
+``metrics-<service>.txt`` (OpenMetrics with exemplars).
 
 Run it with ``make demo`` (or ``python examples/demo.py`` in the venv).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import logging
+import os
+import signal
+import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
-import structlog
-from loguru import logger as loguru_logger
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from demo_services import SERVICES, run
+from demo_services.processes import Fleet, Signals
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-import tracelog
+LIBRARIES = {"gateway": "stdlib logging", "agent": "structlog", "tool": "loguru"}
+QUESTIONS = (
+    "What is the capital of France?",
+    "How many moons does Mars have?",
+    "Add 17 and 25",
+    "Who wrote The Hobbit?",
+    "What is 120 plus 3.5?",
+    "Which planet is the largest?",
+)
+LATENCY = "http_server_request_duration_seconds"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def main() -> int:
-    spans = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    trace.set_tracer_provider(provider)
+def get(url: str, accept: str = "application/json") -> bytes:
+    """GET *url* on loopback."""
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    with _OPENER.open(request, timeout=30) as response:
+        body: bytes = response.read()
+        return body
 
-    # One call: stdlib, structlog and loguru now write the same JSON to stdout.
-    tracelog.configure(level="DEBUG")
 
-    tracer = trace.get_tracer("demo")
-    stdlib_log = logging.getLogger("checkout.api")
-    struct_log = structlog.get_logger("checkout.cart")
+def ask(gateway: str, question: str) -> tuple[str, dict[str, Any], float]:
+    """Ask the gateway one question: (question, its JSON answer, seconds taken)."""
+    started = time.perf_counter()
+    body = get(f"{gateway}/ask?{urllib.parse.urlencode({'q': question})}")
+    return question, json.loads(body), time.perf_counter() - started
 
-    print("# JSON lines, one per record:", file=sys.stderr)
-    stdlib_log.info("service starting", extra={"version": "1.4.2"})
-    with tracer.start_as_current_span("POST /checkout"):
-        stdlib_log.info("request received", extra={"user_id": 42, "authorization": "Bearer s3cr3t"})
-        with tracer.start_as_current_span("load cart"):
-            struct_log.info("cart loaded", items=3, total_cents=4599)
-        with tracer.start_as_current_span("charge card"):
-            loguru_logger.info("charging card", amount_cents=4599, card_token="tok_visa")
-            try:
-                raise TimeoutError("payment gateway did not answer in 2s")
-            except TimeoutError:
-                loguru_logger.exception("charge failed, will retry")
-            struct_log.warning("retrying charge", attempt=2)
-        stdlib_log.info("order placed", extra={"order_id": "A-1001"})
-        request_trace = tracelog.current_trace()
-    tracelog.reset()
 
-    assert request_trace is not None
+def slowest_exemplar(openmetrics: str) -> tuple[float, dict[str, str]]:
+    """The latency exemplar with the highest value: (seconds, its trace_id and span_id labels)."""
+    found: list[tuple[float, dict[str, str]]] = []
+    for family in text_string_to_metric_families(openmetrics):
+        if family.name != LATENCY:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket") and sample.exemplar is not None:
+                found.append((sample.exemplar.value, dict(sample.exemplar.labels)))
+    if not found:
+        raise RuntimeError(f"no exemplar on {LATENCY}")
+    return max(found, key=lambda item: item[0])
+
+
+def _shown(path: Path) -> str:
+    """*path* as the user would type it from here."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _tracelog_command() -> str:
+    """How to run ``tracelog`` from here: the venv's script when the demo runs in one."""
+    script = Path(sys.executable).parent / "tracelog"
+    return _shown(script) if script.exists() else "tracelog"
+
+
+def run_demo(output: Path, signals: Signals) -> int:
+    output.mkdir(parents=True, exist_ok=True)
+    for name in SERVICES:  # a fresh run: the logs are appended to otherwise
+        for file in (f"{name}.log", f"spans-{name}.jsonl", f"metrics-{name}.txt"):
+            (output / file).unlink(missing_ok=True)
+
+    fleet = Fleet(Path(__file__), output, signals)
+    try:
+        print(
+            f"Starting three services on loopback; everything they write goes to {_shown(output)}/",
+            flush=True,
+        )
+        downstream = None
+        for name in SERVICES:
+            service = fleet.start(name, downstream)
+            downstream = service.url
+            print(
+                f"  {name:<8} {LIBRARIES[name]:<15} {service.url:<23} pid {service.process.pid}",
+                flush=True,
+            )
+
+        print(f"\nAsking the gateway {len(QUESTIONS)} questions at once:")
+        gateway = fleet.services["gateway"].url
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            answers = list(pool.map(lambda question: ask(gateway, question), QUESTIONS))
+        for question, answer, seconds in answers:
+            print(f"  {seconds * 1000:6.1f} ms  {question:<32} -> {answer['answer']}")
+
+        scraped = {}
+        for name, service in fleet.services.items():
+            text = get(f"{service.url}/metrics", accept=OPENMETRICS).decode()
+            (output / f"metrics-{name}.txt").write_text(text, encoding="utf-8")
+            scraped[name] = text
+    finally:
+        fleet.stop()  # before the query: a stopped service has written all its spans
+    print("Scraped /metrics (OpenMetrics) and stopped the services.")
+
+    seconds, labels = slowest_exemplar(scraped["gateway"])
+    trace_id = labels["trace_id"]
     print(
-        f"\n# Every record inside the request carries trace_id {request_trace.trace_id};\n"
-        f"# the SDK recorded {len(spans.get_finished_spans())} spans for it, and the records\n"
-        "# at INFO and above became events on the span they were logged in:",
-        file=sys.stderr,
+        f"\nThe slowest request, by the latency exemplar on the gateway's {LATENCY}:\n"
+        f"  {seconds * 1000:.1f} ms, trace {trace_id}\n"
+        "Its log lines from every service in time order, then its spans, each under its\n"
+        "parent, with the events its log lines became:\n"
+        f"\n$ tracelog query {trace_id} {_shown(output)}/\n",
+        flush=True,
     )
-    for span in spans.get_finished_spans():
-        context = span.get_span_context()
-        assert context is not None
-        summary = {
-            "span": span.name,
-            "span_id": f"{context.span_id:016x}",
-            "status": span.status.status_code.name,
-            "events": [event.name for event in span.events],
-        }
-        print(json.dumps(summary), file=sys.stderr)
+    query = [sys.executable, "-m", "tracelog", "query", trace_id, str(output), "--format", "pretty"]
+    status = subprocess.run(query, check=False).returncode
+    if status != 0:
+        print(f"tracelog query exited with status {status}", file=sys.stderr)
+        return 1
+
+    tracelog = _tracelog_command()
+    query_it = f"{tracelog} query {trace_id} {_shown(output)}/"
+    print(
+        "\nExplore further:\n"
+        "  # the warnings only: each failed tool call, and the agent's retry\n"
+        f"  {query_it} --level warning\n"
+        "  # one span: the gateway's request, whose latency the exemplar recorded\n"
+        f"  {query_it} --span {labels['span_id']}\n"
+        "  # the log lines as written, for jq and friends\n"
+        f"  {query_it} --format json\n"
+        "  # per service: JSON logs, spans (a JSON object a line), OpenMetrics with exemplars\n"
+        f"  ls {_shown(output)}/\n"
+        "  # provisioning for Grafana, Tempo, Loki and Prometheus to show these signals\n"
+        f"  {tracelog} grafana --out grafana/"
+    )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--output", type=Path, default=Path("demo-output"), help="default: %(default)s"
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run one service (the demo starts them itself)")
+    serve.add_argument("name", choices=SERVICES)
+    serve.add_argument("--output", type=Path, required=True)
+    serve.add_argument("--downstream", help="the URL of the service it calls")
+    options = parser.parse_args(argv)
+    if options.command == "serve":
+        run(options.name, output=options.output, downstream=options.downstream)
+        return 0
+    signals = Signals()  # SIGTERM, like Ctrl-C, unwinds through run_demo's cleanup
+    signals.install()
+    try:
+        return run_demo(options.output.resolve(), signals)
+    except KeyboardInterrupt:
+        print("\nInterrupted; the services are stopped.", file=sys.stderr)
+        return 128 + (signals.received or signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             f"{result.damaged} damaged lines mentioning the trace were skipped"
             f" (the first {len(result.damage)} are shown above)"
         )
-    if result.matches:
+    if result.matches or result.spans:
         return EXIT_MATCHED
     return EXIT_UNREAD if unread else EXIT_NO_MATCH
 
@@ -196,12 +196,18 @@ def _write(result: Result, output_format: str, stdout: IO[str]) -> None:
             else:
                 stdout.write(line.decode("utf-8"))
     else:
-        from tracelog.query._pretty import render, summary
+        from tracelog.query._pretty import render, render_spans, summary
 
         colour = use_colour(_isatty(stdout))
-        for text in render(result.matches, colour=colour):
+        for text in render(result.matches, colour=colour, spans=result.spans):
             stdout.write(text + "\n")
-        stdout.write(("\n" if result.matches else "") + summary(result, colour=colour) + "\n")
+        if result.spans:
+            stdout.write("\n" if result.matches else "")
+            for text in render_spans(result.spans, colour=colour):
+                stdout.write(text + "\n")
+        stdout.write(
+            ("\n" if result.matches or result.spans else "") + summary(result, colour=colour) + "\n"
+        )
     stdout.flush()
 
 

@@ -15,13 +15,15 @@ from tracelog._console import escape_terminal
 from tracelog._json import JsonEncoder
 from tracelog.query import _records
 from tracelog.query._search import Match, Result
+from tracelog.query._spans import Span, tree
 
-__all__ = ["render", "summary"]
+__all__ = ["render", "render_spans", "summary"]
 
 _RESET = "\x1b[0m"
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
 _KEY = "\x1b[36m"
+_SPAN = "\x1b[35m"
 _LEVEL_COLOURS = {
     "trace": "\x1b[2m",
     "debug": "\x1b[34m",
@@ -38,6 +40,10 @@ _BLOCKS = ("exception.stacktrace", "error.stack_trace", "error.stack", "stack_tr
 _BARE = re.compile(r"[^\s\"'=\\]+")
 _MAX_DEPTH = 6
 _MAX_SPANS = 1000
+# Attributes the pretty span view leaves out: instrumentation's HTTP and network
+# details (in the file, not needed to follow the trace), and what the log line shows.
+_SPAN_HIDDEN = ("http.", "net.", "network.", "server.", "client.", "url.", "user_agent.")
+_EVENT_HIDDEN = ("log.", "code.", "exception.stacktrace")
 
 
 def _span_depths(matches: list[Match]) -> dict[str, int]:
@@ -80,10 +86,19 @@ def _time_text(match: Match, record: dict[str, Any]) -> str:
     return moment.strftime("%H:%M:%S.%f")
 
 
-def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
-    """One line per record (plus indented stack traces), ready for a terminal."""
+def render(matches: list[Match], *, colour: bool, spans: Iterable[Span] = ()) -> Iterable[str]:
+    """One line per record (plus indented stack traces), ready for a terminal.
+
+    A record's span is indented by its depth among *spans* when it is one of
+    them (parents as recorded), else by the depth its records' times suggest.
+    """
     encoder = JsonEncoder()
     depths = _span_depths(matches)
+    depths.update(
+        (span.span_id, min(depth, _MAX_DEPTH))
+        for depth, span, event in tree(list(spans))
+        if event is None
+    )
 
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if colour and code else text
@@ -130,6 +145,58 @@ def render(matches: list[Match], *, colour: bool) -> Iterable[str]:
         yield line
 
 
+def render_spans(spans: list[Span], *, colour: bool) -> Iterable[str]:
+    """The spans as a tree by their recorded parents, each followed by its events."""
+    encoder = JsonEncoder()
+
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if colour and code else text
+
+    def fields(attributes: dict[str, Any], hidden: tuple[str, ...]) -> list[str]:
+        return [
+            paint(_KEY, f"{escape_terminal(key)}={_value(encoder, value)}")
+            for key, value in attributes.items()
+            if not key.startswith(hidden)
+        ]
+
+    for depth, span, event in tree(spans):
+        indent = "  " * min(depth, _MAX_DEPTH)
+        service = escape_terminal(span.service) if span.service is not None else "-"
+        if event is not None:
+            level = escape_terminal(str(event.attributes.get("log.severity_text", "")))
+            yield " ".join(
+                [
+                    paint(_DIM, _clock(event.time)),
+                    f"{service:<10}",
+                    paint(_LEVEL_COLOURS.get(level.lower(), ""), f"{level or 'EVENT':<8}"),
+                    f"{indent}- {escape_terminal(event.name)}",
+                    *fields(event.attributes, _EVENT_HIDDEN),
+                ]
+            )
+            continue
+        head = indent + paint(_BOLD, escape_terminal(span.name))
+        if span.start is not None and span.end is not None:
+            head += f" {(span.end - span.start) * 1000:.1f} ms"
+        parts = [
+            paint(_DIM, _clock(span.start)),
+            f"{service:<10}",
+            paint(_SPAN, f"{escape_terminal(span.kind.upper()) or 'SPAN':<8}"),
+            head,
+        ]
+        if span.status == "ERROR":
+            status = "ERROR" + (f": {span.description}" if span.description else "")
+            parts.append(paint(_LEVEL_COLOURS["error"], escape_terminal(status)))
+        parts += fields(span.attributes, _SPAN_HIDDEN)
+        parts.append(paint(_DIM, f"span={span.span_id}"))
+        yield " ".join(parts)
+
+
+def _clock(time: float | None) -> str:
+    if time is None:
+        return f"{'-':<15}"
+    return datetime.datetime.fromtimestamp(time, datetime.UTC).strftime("%H:%M:%S.%f")
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
@@ -169,6 +236,12 @@ def summary(result: Result, *, colour: bool) -> str:
         )
     error_text = f"{errors} error{'s' * (errors != 1)}"
     text += f"; {error_text}" if not colour or not errors else f"; \x1b[31m{error_text}{_RESET}"
+    if result.spans:
+        span_files = len({span.source for span in result.spans})
+        text += (
+            f"\n{len(result.spans)} span{'s' * (len(result.spans) != 1)} from {span_files} "
+            f"file{'s' * (span_files != 1)}"
+        )
     if result.mentions:
         text += f"\n{result.mentions} other line(s) mention the ID outside a trace-ID field"
     return text

@@ -26,6 +26,7 @@ __all__ = [
     "parse_line",
     "profile_of",
     "record_time",
+    "seconds",
     "trace_matches",
 ]
 
@@ -417,6 +418,11 @@ def record_time(record: dict[str, Any]) -> float | None:
     nanoseconds when it is too large to be seconds).
     """
     return _seconds(raw_time(record))
+
+
+def seconds(value: Any) -> float | None:
+    """Seconds since the epoch from RFC 3339 text or an epoch number (see `record_time`)."""
+    return _seconds(value)
 
 
 def _seconds(value: Any) -> float | None:

@@ -11,6 +11,7 @@ from tracelog.query._ids import TraceId
 from tracelog.query._records import DamagedLine
 from tracelog.query._scan import MAX_LINE
 from tracelog.query._sources import Source, scan
+from tracelog.query._spans import Span, read_span
 
 __all__ = ["Damage", "Match", "Result", "search"]
 
@@ -53,16 +54,19 @@ class Result:
 
     Attributes:
         matches: the trace's records, in time order.
+        spans: the trace's finished spans found among the lines (the SDK's span
+            JSON, one span a line; see ``_spans``), by start time.
         damaged: lines mentioning the trace ID that are not one JSON object (or too long).
         damage: the first few of them, with where and why.
         mentions: lines that hold the ID but not in a trace-ID field (what grep would add).
         sources: how many files (or streams) were read.
     """
 
-    __slots__ = ("damage", "damaged", "matches", "mentions", "sources")
+    __slots__ = ("damage", "damaged", "matches", "mentions", "sources", "spans")
 
     def __init__(self, *, sources: int = 0) -> None:
         self.matches: list[Match] = []
+        self.spans: list[Span] = []
         self.damaged = 0
         self.damage: list[Damage] = []
         self.mentions = 0
@@ -127,7 +131,15 @@ class _Collector:
             self._damaged(line_no, offset, str(damage))
             return
         if not _records.trace_matches(record, self._trace):
-            self._result.mentions += 1
+            span = read_span(record, self._trace, self._source.path)
+            if span is None:
+                self._result.mentions += 1
+            elif self._span is None or span.span_id == self._span:
+                if self._min_level is not None:  # events made from quieter records go too
+                    minimum = self._min_level
+                    kept = [e for e in span.events if e.level is None or e.level >= minimum]
+                    span = span._replace(events=kept)
+                self._result.spans.append(span)
             return
         if self._span is not None and not _records.span_matches(record, self._span):
             return
@@ -200,4 +212,5 @@ def search(
         done_before += source.size
         progress(done_before)
     result.matches.sort(key=lambda match: match.sort_key)
+    result.spans.sort(key=lambda span: span.start if span.start is not None else float("-inf"))
     return result
