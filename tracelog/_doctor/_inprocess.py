@@ -283,10 +283,12 @@ def _events_check(
         return DoctorCheck.skipped(
             "span-events", "configure(span_events=None) turned span events off"
         )
-    if _sdk_provider_class() is None or not hasattr(span, "events"):
+    provider = trace.get_tracer_provider()
+    sdk = _sdk_provider_class()
+    if sdk is None or not isinstance(provider, sdk):
         return DoctorCheck.skipped("span-events", "no SDK tracer provider (see sdk)")
-    if not recording:
-        sampler = getattr(trace.get_tracer_provider(), "sampler", None)
+    if not recording or not hasattr(span, "events"):
+        sampler = getattr(provider, "sampler", None)
         described = sampler.get_description() if sampler is not None else "its sampler"
         return DoctorCheck.skipped(
             "span-events", f"the sampler ({described}) did not record the test span"
