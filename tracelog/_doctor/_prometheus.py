@@ -126,7 +126,12 @@ def _storage(url: str, series: list[str], timeout: float) -> DoctorCheck:
 
 def _held(url: str, series: list[str], timeout: float) -> DoctorCheck:
     name = "prometheus-exemplars"
-    answer = _query(url, series, timeout)
+    try:
+        answer = _query(url, series, timeout)
+    except HttpError as error:
+        return DoctorCheck.problem(
+            name, f"query_exemplars does not answer: {error}", "check Prometheus's logs"
+        )
     data = answer.get("data")
     label = exemplar_label_names()[0]
     found = 0
