@@ -180,7 +180,10 @@ class TestInProcess:
         """A dictConfig that drops tracelog's root handler makes logs-stdlib a problem."""
         global_provider()
         tracelog.configure(output=io.StringIO())
-        logging.config.dictConfig({"version": 1, "root": {"handlers": [], "level": "INFO"}})
+        logging.config.dictConfig(
+            # Loggers of other tests stay enabled: this test breaks only tracelog's handler.
+            {"version": 1, "disable_existing_loggers": False, "root": {"handlers": []}}
+        )
         report = tracelog.doctor()
         assert report["logs-stdlib"].status is PROBLEM
         assert "no longer on the root logger" in report["logs-stdlib"].finding
@@ -456,6 +459,41 @@ class TestMetricsUrl:
         check = metrics_report(f"{server.url}/metrics")["metrics-exemplars"]
         assert check.status is PROBLEM
         assert check.finding.startswith("no sample carries an exemplar")
+
+    def test_unparseable_openmetrics_is_a_problem(
+        self, serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """An OpenMetrics Content-Type over a body that does not parse: a problem saying so."""
+
+        def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "application/openmetrics-text")])
+            return [b"pay_seconds_bucket{le=oops 1\n"]
+
+        server = serve(broken)
+        report = metrics_report(f"{server.url}/metrics")
+        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", PROBLEM)]
+        assert report["metrics-exemplars"].finding.startswith(
+            "the answer does not parse as OpenMetrics: ValueError:"
+        )
+
+    def test_an_endpoint_that_is_not_prometheus_is_a_problem(
+        self, serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """A server answering 404 where Prometheus's flags should be: named with the status."""
+
+        def missing(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no"]
+
+        server = serve(missing)
+        report = run(in_process=False, prometheus_url=server.url)
+        assert outcome(report) == [
+            ("prometheus-storage", PROBLEM),
+            ("prometheus-exemplars", NOT_CHECKED),
+        ]
+        assert report["prometheus-storage"].finding == (
+            f"{server.url}/api/v1/status/flags answered 404 Not Found"
+        )
 
     def test_unreachable_urls_are_problems(self) -> None:
         """Nothing listening: both endpoints are problems saying they cannot be reached."""
@@ -739,6 +777,15 @@ class TestCommand:
         result = tracelog_command("doctor", *args, cwd=tmp_path)
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr == f"tracelog doctor: error: {message}\n"
+
+    def test_a_module_that_exits_on_import_exits_2(self, tmp_path: Path) -> None:
+        """A module calling sys.exit() while imported is a usage error naming it, not an exit."""
+        (tmp_path / "quits.py").write_text("raise SystemExit(3)\n")
+        result = tracelog_command("doctor", "--import", "quits", cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            "tracelog doctor: error: --import 'quits': cannot import it: SystemExit: 3\n"
+        )
 
     def test_bad_timeout_exits_2(self, tmp_path: Path) -> None:
         """A timeout that is not a positive number is refused by the parser (exit 2)."""

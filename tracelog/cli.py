@@ -20,6 +20,7 @@ __all__ = ["main"]
 
 EXIT_MATCHED, EXIT_NO_MATCH, EXIT_USAGE = 0, 1, 2
 EXIT_UNREAD = 2  # nothing matched, but a source was not read to its end (as grep does)
+EXIT_HEALTHY, EXIT_PROBLEM = 0, 1  # tracelog doctor: every check that ran passed, or not
 
 
 class _Progress:
@@ -184,6 +185,7 @@ def _doctor(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
 
     from tracelog._console import escape_terminal
     from tracelog._doctor import run
+    from tracelog._doctor._http import check_url
 
     def fail(message: str) -> int:
         stderr.write(f"tracelog doctor: error: {escape_terminal(message)}\n")
@@ -191,8 +193,6 @@ def _doctor(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
 
     if not (options.module or options.metrics_url or options.prometheus_url or options.logs):
         return fail("nothing to check: give --import, --metrics-url, --prometheus-url or --logs")
-    from tracelog._doctor._http import check_url
-
     try:
         for option, url in (
             ("--metrics-url", options.metrics_url),
@@ -211,7 +211,7 @@ def _doctor(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
             sys.path.insert(0, os.getcwd())
         try:
             importlib.import_module(options.module)
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # the module's own failure, or its exit
             return fail(
                 f"--import {options.module!r}: cannot import it: {type(error).__name__}: {error}"
             )
@@ -228,7 +228,7 @@ def _doctor(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
     for line in report.lines():
         stdout.write(escape_terminal(line) + "\n")
     stdout.flush()
-    return EXIT_MATCHED if report.ok else EXIT_NO_MATCH
+    return EXIT_HEALTHY if report.ok else EXIT_PROBLEM
 
 
 def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
