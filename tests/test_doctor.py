@@ -668,6 +668,17 @@ class TestLogFiles:
             "1 file, 2 lines read: all JSON, 2 with trace IDs (2 otel)",
         )
 
+    def test_a_damaged_gzip_file_is_named_unread(self, tmp_path: Path) -> None:
+        """A gzip rotation cut short is reported as unread; the other files are still checked."""
+        write_logs(tmp_path / "app.log", in_span=True, count=2)
+        whole = gzip.compress((tmp_path / "app.log").read_bytes() * 50)
+        (tmp_path / "app.log.1.gz").write_bytes(whole[: len(whole) // 2])
+        check = logs_check(tmp_path)
+        assert check.status is OK
+        assert check.finding.startswith(
+            f"2 files, 2 lines read (1 unread: {tmp_path}/app.log.1.gz: damaged or truncated gzip"
+        )
+
     def test_a_directory_without_logs_is_a_problem(self, tmp_path: Path) -> None:
         """No file named like a log: a problem saying which names are looked for."""
         (tmp_path / "notes.txt").write_text("hello\n")
@@ -750,6 +761,25 @@ class TestCommand:
             ("not checked", "span-events"),
             ("ok", "multiprocess"),
         ]
+
+    def test_sdk_not_installed_is_named(self, tmp_path: Path) -> None:
+        """Without the SDK package at all, the sdk check says it is not installed."""
+        (tmp_path / "bare.py").write_text(
+            "import sys\n"
+            "sys.modules['opentelemetry.sdk'] = None  # as if not installed\n"
+            "import tracelog\n"
+            "tracelog.configure(output='app.log')\n"
+        )
+        result = tracelog_command("doctor", "--import", "bare", cwd=tmp_path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.splitlines()[:2] == [
+            "problem      sdk: the OpenTelemetry SDK is not installed; the API's"
+            " opentelemetry.trace.ProxyTracerProvider records no span, so log lines carry no"
+            " trace IDs",
+            '             fix: pip install "tracelog[sdk]" and set an SDK TracerProvider at'
+            " start-up",
+        ]
+        assert ("not checked", "span-events") in statuses(result.stdout)
 
     @pytest.mark.parametrize(
         ("args", "message"),

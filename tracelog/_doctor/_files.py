@@ -30,17 +30,20 @@ _EXAMPLES = 3
 
 
 def _sample(path: str) -> list[bytes]:
-    """The complete lines among the last `SAMPLE` bytes of *path* (the first, for gzip)."""
+    """The complete lines among the last `SAMPLE` bytes of *path* (the first, for gzip).
+
+    A line is complete when a line end follows it: the last one of a file
+    may be half-written.
+    """
     with open(path, "rb") as file:
         if file.read(2) == b"\x1f\x8b":
             file.seek(0)
             try:
                 with gzip.GzipFile(fileobj=file) as unzipped:
                     data = unzipped.read(SAMPLE)
-            except (OSError, EOFError, zlib.error):
-                data = b""  # damaged: what came before the damage is not kept by gzip
-            lines = data.split(b"\n")
-            return lines[:-1] if len(data) == SAMPLE else lines
+            except (OSError, EOFError, zlib.error) as error:
+                raise OSError(f"damaged or truncated gzip data ({error})") from None
+            return data.split(b"\n")[:-1]  # the last is cut by the sample, or empty
         size = file.seek(0, os.SEEK_END)
         start = max(0, size - SAMPLE)
         file.seek(start)
@@ -48,7 +51,8 @@ def _sample(path: str) -> list[bytes]:
     lines = data.split(b"\n")
     if start > 0:
         lines = lines[1:]  # begins mid-line
-    return lines
+    # An unterminated last line is still being written (tracelog ends every line).
+    return lines[:-1]
 
 
 def _has_trace_id(record: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tracelog._doctor._http import HttpError, get, join
 from tracelog._doctor._metrics import exemplar_label_names
-from tracelog._doctor._report import DoctorCheck
+from tracelog._doctor._report import DoctorCheck, Status
 
 __all__ = ["WINDOW", "middleware_series", "prometheus_checks"]
 
@@ -41,7 +41,7 @@ def middleware_series() -> list[str]:
 def prometheus_checks(url: str, series: list[str], *, timeout: float) -> list[DoctorCheck]:
     """The ``prometheus-storage`` and ``prometheus-exemplars`` checks."""
     storage = _storage(url, series, timeout)
-    if storage.status != "ok":
+    if storage.status is not Status.OK:
         return [
             storage,
             DoctorCheck.skipped("prometheus-exemplars", "exemplar storage is not usable"),
