@@ -691,13 +691,21 @@ class TestLogFiles:
 
 
 def tracelog_command(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, script: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m tracelog`` in a fresh process (a tracer provider is set once per process)."""
-    environment = {**os.environ, **(env or {})}
+    """Run ``python -m tracelog`` (or the console script) in a fresh process.
+
+    A fresh process each time: a tracer provider can be set once per process.
+    """
+    environment = dict(os.environ)
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = (
+        [str(Path(sys.executable).with_name("tracelog"))]
+        if script
+        else [sys.executable, "-m", "tracelog"]
+    )
     return subprocess.run(
-        [sys.executable, "-m", "tracelog", *args],
+        [*command, *args],
         cwd=cwd,
         env=environment,
         capture_output=True,
@@ -735,10 +743,11 @@ def statuses(stdout: str) -> list[tuple[str, str]]:
 class TestCommand:
     """The command in a fresh process: output lines and exit codes."""
 
-    def test_healthy_app_exits_0(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("script", [False, True], ids=["python -m", "console script"])
+    def test_healthy_app_exits_0(self, tmp_path: Path, script: bool) -> None:
         """--import of a healthy app: every line ok, exit 0, the app's log free of test lines."""
         app_module(tmp_path, sdk=True)
-        result = tracelog_command("doctor", "--import", "shop", cwd=tmp_path)
+        result = tracelog_command("doctor", "--import", "shop", cwd=tmp_path, script=script)
         assert result.returncode == 0, result.stdout + result.stderr
         assert statuses(result.stdout) == [("ok", name) for name in IN_PROCESS]
         assert (tmp_path / "app.log").read_text() == ""
