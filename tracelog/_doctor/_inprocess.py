@@ -159,7 +159,7 @@ def _log_lines(
         for name, installation in state.installations.items():
             before = len(kept)
             try:
-                broken = _EMITTERS[name](installation, f"{_message(token, name)}", level)
+                broken = _EMITTERS[name](installation, _message(token, name), level)
             except Exception as error:
                 broken = f"logging the test line raised {type(error).__name__}: {error}"
             results[name] = (kept[before:], broken)
