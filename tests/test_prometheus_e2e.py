@@ -1,26 +1,19 @@
 """End to end: a real Prometheus scrapes exemplars that lead to sampled traces and their logs.
 
-Needs Debian's ``prometheus`` binary (``.ci/run`` installs it). Without it the
-test skips, unless ``TRACELOG_REQUIRE_PROMETHEUS`` is set (as ``.ci/run`` does),
-which makes the missing binary a failure.
+Needs Debian's ``prometheus`` binary: see ``tests/_prometheus.py`` for when
+the test skips and when it fails without it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
@@ -30,53 +23,7 @@ from prometheus_client import CollectorRegistry
 
 import tracelog
 import tracelog.metrics
-
-REQUIRE = "TRACELOG_REQUIRE_PROMETHEUS"
-# Direct connections only: a proxy from the environment must not see loopback traffic.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@pytest.fixture
-def prometheus_binary() -> str:
-    """The prometheus binary; skip without it, or fail when the environment requires it."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        message = "the prometheus binary is not installed (Debian: apt-get install prometheus)"
-        if os.environ.get(REQUIRE):
-            pytest.fail(f"{REQUIRE} is set but {message}")
-        pytest.skip(message)
-    return binary
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, failure: Callable[[], str]) -> None:
-    """Poll *condition* until it holds, or fail after *timeout* seconds saying what was awaited."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(failure())
-        time.sleep(0.1)
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> bytes:
-    """GET *url* directly (no proxy), returning the body."""
-    with OPENER.open(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
-        body: bytes = response.read()
-        return body
-
-
-class QuietHandler(WSGIRequestHandler):
-    """wsgiref's handler without its per-request stderr line."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+from tests._prometheus import Prometheus, QuietHandler, get, running, wait_for
 
 
 class App:
@@ -139,85 +86,11 @@ def app(tmp_path: Path) -> Iterator[App]:
     served.close()
 
 
-class Prometheus:
-    """A real Prometheus with exemplar storage, scraping one target every second."""
-
-    def __init__(self, binary: str, directory: Path, target_port: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = directory / "prometheus.yml"
-        config.write_text(
-            "global:\n"
-            "  scrape_interval: 1s\n"
-            "  scrape_timeout: 1s\n"
-            "scrape_configs:\n"
-            "  - job_name: app\n"
-            "    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{target_port}']\n"
-        )
-        (directory / "data").mkdir()
-        self.log = directory / "prometheus.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={directory / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--enable-feature=exemplar-storage",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def log_tail(self) -> str:
-        """The end of Prometheus's own log, for failure messages."""
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def ready(self) -> bool:
-        """Whether Prometheus answers /-/ready (fails the test if it died)."""
-        if self.process.poll() is not None:
-            pytest.fail(f"prometheus exited with {self.process.returncode}:\n{self.log_tail()}")
-        try:
-            get(f"{self.url}/-/ready")
-        except OSError:
-            return False
-        return True
-
-    def query_exemplars(self, query: str, start: float, end: float) -> list[dict[str, Any]]:
-        """GET /api/v1/query_exemplars, the API Grafana calls to show exemplars."""
-        params = urllib.parse.urlencode({"query": query, "start": start, "end": end})
-        answer = json.loads(get(f"{self.url}/api/v1/query_exemplars?{params}"))
-        assert answer["status"] == "success", answer
-        data: list[dict[str, Any]] = answer["data"]
-        return data
-
-    def stop(self) -> None:
-        """Terminate Prometheus and wait for it; kill it if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-
-
 @pytest.fixture
-def prometheus(prometheus_binary: str, tmp_path: Path, app: App) -> Iterator[Prometheus]:
+def prometheus(tmp_path: Path, app: App) -> Iterator[Prometheus]:
     """Prometheus scraping the app; always stopped afterwards."""
-    server = Prometheus(prometheus_binary, tmp_path, app.port)
-    try:
-        wait_for(
-            server.ready,
-            timeout=60,
-            failure=lambda: f"prometheus not ready within 60 s:\n{server.log_tail()}",
-        )
+    with running(tmp_path, app.port) as server:
         yield server
-    finally:
-        server.stop()
-    assert server.process.returncode is not None
 
 
 def trace_hex(n: int, sampled: bool) -> str:

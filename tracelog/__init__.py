@@ -20,16 +20,20 @@ if TYPE_CHECKING:
     from tracelog._configure import configure, reset
     from tracelog._context import TraceContext
     from tracelog._context import current as current_trace
+    from tracelog._doctor import DoctorCheck, DoctorReport, doctor
     from tracelog._errors import MissingExtraError
     from tracelog._redact import DEFAULT_REDACT_KEYS
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
+    "DoctorCheck",
+    "DoctorReport",
     "MissingExtraError",
     "TraceContext",
     "__version__",
     "configure",
     "current_trace",
+    "doctor",
     "reset",
 ]
 
@@ -40,6 +44,9 @@ _LAZY = {
     "reset": ("tracelog._configure", "reset"),
     "TraceContext": ("tracelog._context", "TraceContext"),
     "current_trace": ("tracelog._context", "current"),
+    "doctor": ("tracelog._doctor", "doctor"),
+    "DoctorReport": ("tracelog._doctor", "DoctorReport"),
+    "DoctorCheck": ("tracelog._doctor", "DoctorCheck"),
     "MissingExtraError": ("tracelog._errors", "MissingExtraError"),
     "DEFAULT_REDACT_KEYS": ("tracelog._redact", "DEFAULT_REDACT_KEYS"),
 }

@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterable
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from opentelemetry import trace
 
@@ -21,13 +21,34 @@ from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS, Redactor
 from tracelog._render import FORMATS, Renderer
 
-__all__ = ["INTEGRATIONS", "configure", "reset"]
+__all__ = ["INTEGRATIONS", "Configured", "configure", "configured", "reset"]
 
 INTEGRATIONS = ("stdlib", "structlog", "loguru")
 
 _lock = threading.RLock()
 _installations: dict[str, Any] = {}
 _output: Output | None = None
+
+
+class Configured(NamedTuple):
+    """What the last `configure` set up (read by ``tracelog doctor``)."""
+
+    renderer: Renderer
+    output: Output
+    level: int
+    events: SpanEvents | None
+    installations: dict[str, Any]
+
+
+_configured: Configured | None = None
+
+
+def configured() -> Configured | None:
+    """The current configuration, None before `configure` or after `reset`.
+
+    Hold ``_lock`` while using it, so no reconfiguration changes it meanwhile.
+    """
+    return _configured
 
 
 def _before_fork() -> None:
@@ -118,7 +139,7 @@ def configure(
     )
     adapters = _adapters(integrations)
     name = _service_name(service_name)
-    global _output
+    global _output, _configured
     with _lock:
         # The same output as now is kept open: loggers bound to it go on writing.
         reused = _output is not None and _output.is_for(output)
@@ -151,14 +172,16 @@ def configure(
             reset()
             raise
         previous, _output = _output, target
+        _configured = Configured(renderer, target, levelno, events, dict(_installations))
         if previous is not None and previous is not target:
             previous.close(successor=target)
 
 
 def reset() -> None:
     """Undo `configure` completely: handlers, factories, patchers, structlog config."""
-    global _output
+    global _output, _configured
     with _lock:
+        _configured = None
         for integration in reversed(list(_installations)):
             try:
                 _installations.pop(integration).undo()

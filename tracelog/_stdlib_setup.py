@@ -81,6 +81,11 @@ class Installation:
         self._previous_level = logging.NOTSET
         self._own_factory = False
 
+    @property
+    def handler(self) -> OutputHandler | None:
+        """The handler put on the root logger; None when not applied."""
+        return self._handler
+
     def apply(
         self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
     ) -> None:

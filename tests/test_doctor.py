@@ -1,0 +1,861 @@
+"""tracelog.doctor() and `tracelog doctor` against healthy and deliberately broken set-ups."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import logging.config
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIServer, make_server
+
+import loguru
+import prometheus_client
+import pytest
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
+from opentelemetry.util._once import Once
+
+import tracelog
+import tracelog.metrics
+from tests._prometheus import QuietHandler, free_port, get, running, wait_for
+from tracelog._doctor import Status, guarded, run
+
+OK, PROBLEM, NOT_CHECKED = Status.OK, Status.PROBLEM, Status.NOT_CHECKED
+IN_PROCESS = ("sdk", "logs-stdlib", "logs-structlog", "logs-loguru", "span-events", "multiprocess")
+
+
+def outcome(report: tracelog.DoctorReport) -> list[tuple[str, Status]]:
+    """(name, status) of every check, in order."""
+    return [(check.name, check.status) for check in report.checks]
+
+
+def _reset_tracer_provider() -> None:
+    # What OpenTelemetry's own test utilities do: the global may be set once per process.
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+
+
+@pytest.fixture
+def global_provider() -> Iterator[Callable[..., InMemorySpanExporter]]:
+    """Install a real SDK TracerProvider globally (with a sampler of choice); undo it after."""
+    made: list[TracerProvider] = []
+
+    def install(sampler: Sampler | None = None) -> InMemorySpanExporter:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        _reset_tracer_provider()
+        trace.set_tracer_provider(provider)
+        made.append(provider)
+        return exporter
+
+    yield install
+    _reset_tracer_provider()
+    for provider in made:
+        provider.shutdown()
+
+
+class TestInProcess:
+    """In-process checks against a real SDK and real libraries."""
+
+    def test_healthy_setup_passes_every_check_and_writes_no_test_line(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """SDK, configure() with all three libraries: every check ok, the output untouched."""
+        exporter = global_provider()
+        output = io.StringIO()
+        tracelog.configure(output=output)
+        report = tracelog.doctor()
+        assert outcome(report) == [(name, OK) for name in IN_PROCESS]
+        assert report.ok
+        assert report["sdk"].finding.startswith("opentelemetry.sdk.trace.TracerProvider, sampler")
+        assert report["logs-loguru"].finding == (
+            "a test line carries the test span's trace_id and span_id (otel profile, json)"
+        )
+        assert output.getvalue() == ""
+        [span] = exporter.get_finished_spans()
+        assert span.name == "tracelog doctor"
+        assert [event.name.split()[-1] for event in span.events] == [
+            "stdlib",
+            "structlog",
+            "loguru",
+        ]
+
+    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "gcp"])
+    @pytest.mark.parametrize("format", ["json", "console"])
+    def test_every_profile_and_format_is_read_back(
+        self, global_provider: Callable[..., InMemorySpanExporter], fields: str, format: str
+    ) -> None:
+        """The test lines are checked in whichever profile and format configure() chose."""
+        global_provider()
+        tracelog.configure(output=io.StringIO(), fields=fields, format=format)
+        report = tracelog.doctor()
+        assert outcome(report) == [(name, OK) for name in IN_PROCESS]
+        assert f"({fields} profile, {format})" in report["logs-stdlib"].finding
+
+    def test_other_threads_lines_go_on_to_the_output_during_the_check(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """Lines another thread logs while doctor runs all reach the output; no test line does."""
+        global_provider()
+        output = io.StringIO()
+        tracelog.configure(output=output, integrations=["stdlib", "loguru"])
+        stop = threading.Event()
+        sent = 0
+
+        def chatter() -> None:
+            nonlocal sent
+            while not stop.is_set():
+                logging.getLogger("chatter").info("line %d", sent)
+                loguru.logger.info("loguru line {}", sent)
+                sent += 1
+
+        worker = threading.Thread(target=chatter)
+        worker.start()
+        try:
+            for _ in range(20):
+                assert tracelog.doctor().ok
+        finally:
+            stop.set()
+            worker.join()
+        messages = [json.loads(line)["message"] for line in output.getvalue().splitlines()]
+        assert messages == [text for n in range(sent) for text in (f"line {n}", f"loguru line {n}")]
+
+    def test_configure_not_called_is_a_problem(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """Without configure(), the logs check says so and names the call."""
+        global_provider()
+        report = tracelog.doctor()
+        assert outcome(report) == [
+            ("sdk", OK),
+            ("logs", PROBLEM),
+            ("span-events", NOT_CHECKED),
+            ("multiprocess", OK),
+        ]
+        assert report["logs"].finding == (
+            "tracelog.configure() was not called in this process:"
+            " no library writes tracelog's lines"
+        )
+        assert report["logs"].fix == "call tracelog.configure()"
+
+    @pytest.mark.parametrize("variable", ["PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"])
+    def test_multiprocess_mode_is_a_problem(
+        self,
+        global_provider: Callable[..., InMemorySpanExporter],
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        variable: str,
+    ) -> None:
+        """PROMETHEUS_MULTIPROC_DIR (either spelling) is named, with why exemplars are lost."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        monkeypatch.setenv(variable, str(tmp_path))
+        check = tracelog.doctor()["multiprocess"]
+        assert check.status is PROBLEM
+        assert check.finding == (
+            f"{variable} is set ({str(tmp_path)!r}): prometheus_client's multiprocess mode"
+            " drops every exemplar, so no metric links to a trace"
+        )
+        assert check.fix is not None
+        assert check.fix.startswith(f"unset {variable}")
+
+    def test_dictconfig_after_configure_is_named(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """A dictConfig that drops tracelog's root handler makes logs-stdlib a problem."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        logging.config.dictConfig(
+            # Loggers of other tests stay enabled: this test breaks only tracelog's handler.
+            {"version": 1, "disable_existing_loggers": False, "root": {"handlers": []}}
+        )
+        report = tracelog.doctor()
+        assert report["logs-stdlib"].status is PROBLEM
+        assert "no longer on the root logger" in report["logs-stdlib"].finding
+        assert report["logs-stdlib"].fix == (
+            "call tracelog.configure() after the application has set up logging"
+            " (dictConfig, basicConfig)"
+        )
+        assert report["logs-structlog"].status is OK
+
+    def test_structlog_configured_again_is_named(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """structlog.configure() after tracelog's sends lines elsewhere: a problem, no test line."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        elsewhere = io.StringIO()
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(elsewhere))
+        report = tracelog.doctor()
+        assert report["logs-structlog"].status is PROBLEM
+        assert report["logs-structlog"].finding == (
+            "structlog was configured again after tracelog.configure():"
+            " its lines no longer go to tracelog's output"
+        )
+        assert elsewhere.getvalue() == ""
+
+    def test_structlog_processors_replaced_is_named(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """Processors replaced after configure(): the line lacks the IDs, and says so."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        structlog.configure(processors=[structlog.processors.JSONRenderer()])
+        check = tracelog.doctor()["logs-structlog"]
+        assert check.status is PROBLEM
+        assert check.finding.startswith("the test line has trace_id=None, span_id=None;")
+
+    def test_loguru_sinks_removed_is_named(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """logger.remove() after configure() drops tracelog's sink: no line reaches the output."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        loguru.logger.remove()
+        report = tracelog.doctor()
+        assert report["logs-loguru"].status is PROBLEM
+        assert report["logs-loguru"].finding == "the test line did not reach tracelog's output"
+        assert report["span-events"].status is PROBLEM
+        assert report["span-events"].finding == (
+            "the test line of loguru did not become an event on the test span"
+        )
+
+    def test_a_sampler_that_drops_the_span_leaves_events_unchecked(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """An unsampled test span: lines still carry IDs; span events are not checked, and why."""
+        global_provider(ALWAYS_OFF)
+        tracelog.configure(output=io.StringIO())
+        report = tracelog.doctor()
+        assert report["logs-stdlib"].status is OK
+        assert report["span-events"].status is NOT_CHECKED
+        assert report["span-events"].finding == (
+            "the sampler (AlwaysOffSampler) did not record the test span"
+        )
+        assert report.ok
+
+    def test_span_events_off_is_not_checked(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """configure(span_events=None): span events are not checked, and the report says why."""
+        global_provider()
+        tracelog.configure(output=io.StringIO(), span_events=None)
+        check = tracelog.doctor()["span-events"]
+        assert (check.status, check.finding) == (
+            NOT_CHECKED,
+            "configure(span_events=None) turned span events off",
+        )
+
+    def test_a_failing_record_factory_is_reported_not_raised(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """A record factory that raises makes logs-stdlib a problem naming the error."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+
+        def broken(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            raise RuntimeError("factory broke")
+
+        logging.setLogRecordFactory(broken)
+        check = tracelog.doctor()["logs-stdlib"]
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            "logging the test line raised RuntimeError: factory broke",
+        )
+
+    def test_a_crashing_check_is_a_problem(self) -> None:
+        """guarded() turns a check that raises into a problem that names the error."""
+
+        def crash() -> list[tracelog.DoctorCheck]:
+            raise KeyError("boom")
+
+        [check] = guarded("sdk", crash)
+        assert (check.name, check.status, check.finding) == (
+            "sdk",
+            PROBLEM,
+            "the check failed: KeyError: 'boom'",
+        )
+
+    def test_invalid_options_raise_before_checking(self) -> None:
+        """A bad URL, a bare string for logs or a bad timeout raise at once."""
+        with pytest.raises(ValueError, match="metrics_url must be an http"):
+            tracelog.doctor(metrics_url="localhost:8000/metrics")
+        with pytest.raises(TypeError, match="logs takes a collection"):
+            tracelog.doctor(logs="/var/log")
+        with pytest.raises(ValueError, match="timeout must be a positive number"):
+            tracelog.doctor(timeout=0)
+
+
+class TestReportText:
+    """The report as text."""
+
+    def test_lines_align_status_and_indent_the_fix(self) -> None:
+        """One line per check; a problem's fix indented under it."""
+        report = tracelog.DoctorReport(
+            (
+                tracelog.DoctorCheck.ok("sdk", "fine"),
+                tracelog.DoctorCheck.problem("logs", "broken", "mend it"),
+                tracelog.DoctorCheck.skipped("span-events", "why"),
+            )
+        )
+        assert str(report) == (
+            "ok           sdk: fine\n"
+            "problem      logs: broken\n"
+            "             fix: mend it\n"
+            "not checked  span-events: why"
+        )
+
+
+# --- over HTTP ----------------------------------------------------------------------------
+
+
+class Server:
+    """A WSGI app on a loopback wsgiref server in a thread."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        """Stop serving and wait for the thread."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[..., Any]], Server]]:
+    """Serve WSGI apps for the test; all stopped afterwards."""
+    servers: list[Server] = []
+
+    def start(app: Callable[..., Any]) -> Server:
+        servers.append(Server(app))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+class MeteredApp:
+    """/metrics by tracelog.metrics.make_wsgi_app; other paths timed by WSGIMiddleware in a span."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self.registry = prometheus_client.CollectorRegistry()
+        self.tracer = tracer
+        self.metrics = tracelog.metrics.make_wsgi_app(self.registry)
+        self.orders = tracelog.metrics.WSGIMiddleware(
+            self.order, registry=self.registry, route=lambda environ: "/orders/{id}"
+        )
+
+    def order(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """The application's own work."""
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == "/metrics":
+            return self.metrics(environ, start_response)
+        with self.tracer.start_as_current_span("GET /orders/{id}"):
+            body = self.orders(environ, start_response)
+            try:
+                return list(body)
+            finally:
+                body.close()  # the middleware records the request here, inside the span
+
+
+@pytest.fixture
+def metered(
+    tracer: tuple[trace.Tracer, InMemorySpanExporter],
+    serve: Callable[[Callable[..., Any]], Server],
+) -> tuple[MeteredApp, Server]:
+    """A healthy app, served, with one request made inside a sampled span."""
+    app = MeteredApp(tracer[0])
+    server = serve(app)
+    assert get(f"{server.url}/orders/1") == b"ok"
+    return app, server
+
+
+def metrics_report(url: str, **options: Any) -> tracelog.DoctorReport:
+    """Only the HTTP checks (the command's path without --import)."""
+    return run(in_process=False, metrics_url=url, **options)
+
+
+class TestMetricsUrl:
+    """--metrics-url against real loopback servers."""
+
+    def test_healthy_metrics_endpoint_passes(self, metered: tuple[MeteredApp, Server]) -> None:
+        """make_wsgi_app answers OpenMetrics with tracelog's exemplars: both checks ok."""
+        _, server = metered
+        report = metrics_report(f"{server.url}/metrics")
+        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", OK)]
+        assert report["metrics-exemplars"].finding == (
+            "2 exemplars labelled trace_id, span_id on"
+            " http_server_request_duration_seconds_bucket, http_server_requests_total"
+        )
+
+    def test_classic_text_is_a_problem(
+        self, metered: tuple[MeteredApp, Server], serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """A /metrics that always answers generate_latest's classic text is named, with the fix."""
+        app, _ = metered
+
+        def classic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)])
+            return [prometheus_client.generate_latest(app.registry)]
+
+        server = serve(classic)
+        report = metrics_report(f"{server.url}/metrics")
+        assert outcome(report) == [("metrics-format", PROBLEM), ("metrics-exemplars", NOT_CHECKED)]
+        check = report["metrics-format"]
+        assert check.finding == (
+            f"asked for OpenMetrics as Prometheus does, {server.url}/metrics answered"
+            f" {prometheus_client.CONTENT_TYPE_LATEST}: the classic text format carries no"
+            " exemplars"
+        )
+        assert check.fix is not None
+        assert "tracelog.metrics.make_wsgi_app" in check.fix
+
+    def test_exemplars_with_other_label_names_are_named(
+        self,
+        tracer: tuple[trace.Tracer, InMemorySpanExporter],
+        serve: Callable[[Callable[..., Any]], Server],
+    ) -> None:
+        """Exemplars labelled traceID (not trace_id) are a problem naming the Grafana mismatch."""
+        registry = prometheus_client.CollectorRegistry()
+        histogram = prometheus_client.Histogram("pay_seconds", "Pay.", registry=registry)
+        histogram.observe(0.2, exemplar={"traceID": "5a" * 16})
+        server = serve(prometheus_client.make_wsgi_app(registry))
+        check = metrics_report(f"{server.url}/metrics")["metrics-exemplars"]
+        assert check.status is PROBLEM
+        assert check.finding == (
+            "exemplars labelled otherwise than tracelog's trace_id, span_id"
+            " (pay_seconds_bucket: traceID): the Grafana datasource that `tracelog grafana`"
+            " writes looks the trace up by trace_id, so these exemplars link to nothing"
+        )
+
+    def test_no_exemplar_is_a_problem(self, serve: Callable[[Callable[..., Any]], Server]) -> None:
+        """Observations made outside spans leave no exemplar: a problem with the fix."""
+        registry = prometheus_client.CollectorRegistry()
+        tracelog.metrics.Histogram("pay_seconds", "Pay.", registry=registry).observe(0.2)
+        server = serve(tracelog.metrics.make_wsgi_app(registry))
+        check = metrics_report(f"{server.url}/metrics")["metrics-exemplars"]
+        assert check.status is PROBLEM
+        assert check.finding.startswith("no sample carries an exemplar")
+
+    def test_unparseable_openmetrics_is_a_problem(
+        self, serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """An OpenMetrics Content-Type over a body that does not parse: a problem saying so."""
+
+        def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "application/openmetrics-text")])
+            return [b"pay_seconds_bucket{le=oops 1\n"]
+
+        server = serve(broken)
+        report = metrics_report(f"{server.url}/metrics")
+        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", PROBLEM)]
+        assert report["metrics-exemplars"].finding.startswith(
+            "the answer does not parse as OpenMetrics: ValueError:"
+        )
+
+    def test_an_endpoint_that_is_not_prometheus_is_a_problem(
+        self, serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """A server answering 404 where Prometheus's flags should be: named with the status."""
+
+        def missing(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no"]
+
+        server = serve(missing)
+        report = run(in_process=False, prometheus_url=server.url)
+        assert outcome(report) == [
+            ("prometheus-storage", PROBLEM),
+            ("prometheus-exemplars", NOT_CHECKED),
+        ]
+        assert report["prometheus-storage"].finding == (
+            f"{server.url}/api/v1/status/flags answered 404 Not Found"
+        )
+
+    def test_unreachable_urls_are_problems(self) -> None:
+        """Nothing listening: both endpoints are problems saying they cannot be reached."""
+        metrics = f"http://127.0.0.1:{free_port()}/metrics"
+        prometheus = f"http://127.0.0.1:{free_port()}"
+        report = run(in_process=False, metrics_url=metrics, prometheus_url=prometheus)
+        assert outcome(report) == [
+            ("metrics-format", PROBLEM),
+            ("metrics-exemplars", NOT_CHECKED),
+            ("prometheus-storage", PROBLEM),
+            ("prometheus-exemplars", NOT_CHECKED),
+        ]
+        assert report["metrics-format"].finding.startswith(f"cannot reach {metrics}:")
+        assert report["prometheus-storage"].finding.startswith(
+            f"cannot reach {prometheus}/api/v1/status/flags:"
+        )
+
+    def test_a_server_that_never_answers_times_out(self) -> None:
+        """A listener that accepts but never answers costs the timeout, not a hang."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+            started = time.monotonic()
+            report = metrics_report(url, timeout=0.5)
+            elapsed = time.monotonic() - started
+        assert report["metrics-format"].finding == f"{url}: no answer within 0.5 s"
+        assert elapsed < 5
+
+
+class TestPrometheus:
+    """--prometheus-url against a real Prometheus, with and without exemplar storage."""
+
+    def test_exemplar_storage_on_holds_the_apps_exemplars(
+        self, metered: tuple[MeteredApp, Server], tmp_path: Path
+    ) -> None:
+        """A real Prometheus with exemplar storage, scraping the app: every check ok."""
+        _, server = metered
+        with running(tmp_path, int(server.url.rsplit(":", 1)[1])) as prometheus:
+            found: list[tracelog.DoctorReport] = []
+
+            def held() -> bool:
+                # Without --metrics-url: tracelog's middleware series are looked for.
+                found[:] = [run(in_process=False, prometheus_url=prometheus.url)]
+                return found[0].ok
+
+            wait_for(held, timeout=30, failure=lambda: f"not ok within 30 s:\n{found[0]}")
+            report = found[0]
+            assert outcome(report) == [("prometheus-storage", OK), ("prometheus-exemplars", OK)]
+            assert report["prometheus-storage"].finding == (
+                "exemplar storage is on, room for 100000 exemplars; query_exemplars answers"
+            )
+            both = run(
+                in_process=False,
+                metrics_url=f"{server.url}/metrics",
+                prometheus_url=prometheus.url,
+            )
+        assert outcome(both) == [
+            ("metrics-format", OK),
+            ("metrics-exemplars", OK),
+            ("prometheus-storage", OK),
+            ("prometheus-exemplars", OK),
+        ]
+        assert both["prometheus-exemplars"].finding.endswith(
+            " with trace_id on http_server_request_duration_seconds_bucket,"
+            " http_server_requests_total in the last 60 minutes"
+        )
+
+    def test_without_the_feature_flag_storage_is_a_problem(
+        self, metered: tuple[MeteredApp, Server], tmp_path: Path
+    ) -> None:
+        """Prometheus without exemplar storage answers query_exemplars empty; doctor names it."""
+        _, server = metered
+        port = int(server.url.rsplit(":", 1)[1])
+        with running(tmp_path, port, exemplar_storage=False) as prometheus:
+            series = f"{prometheus.url}/api/v1/query?query=http_server_requests_total"
+            wait_for(
+                lambda: bool(json.loads(get(series))["data"]["result"]),
+                timeout=30,
+                failure=lambda: f"the app was not scraped:\n{prometheus.log_tail()}",
+            )
+            # The API itself answers success, with nothing: it cannot tell on its own.
+            query = '{__name__="http_server_requests_total"}'
+            assert prometheus.query_exemplars(query, time.time() - 600, time.time()) == []
+            report = run(in_process=False, prometheus_url=prometheus.url)
+        assert outcome(report) == [
+            ("prometheus-storage", PROBLEM),
+            ("prometheus-exemplars", NOT_CHECKED),
+        ]
+        check = report["prometheus-storage"]
+        assert check.finding == (
+            "Prometheus runs without --enable-feature=exemplar-storage (its features: none):"
+            " it drops every exemplar it scrapes, and its query_exemplars API answers with"
+            " nothing"
+        )
+        assert check.fix == "start Prometheus with --enable-feature=exemplar-storage"
+
+
+# --- log files ----------------------------------------------------------------------------
+
+
+def write_logs(path: Path, *, in_span: bool, count: int = 3) -> None:
+    """Write *count* real tracelog lines to *path*, inside a sampled span or not."""
+    provider = TracerProvider()
+    tracelog.configure(output=str(path), integrations=["stdlib"])
+    try:
+        for n in range(count):
+            if in_span:
+                with provider.get_tracer("t").start_as_current_span("work"):
+                    logging.getLogger("app").info("line %d", n)
+            else:
+                logging.getLogger("app").info("line %d", n)
+    finally:
+        tracelog.reset()
+        provider.shutdown()
+
+
+def logs_check(*paths: Path) -> tracelog.DoctorCheck:
+    """The log-files check alone."""
+    [check] = run(in_process=False, logs=paths).checks
+    return check
+
+
+class TestLogFiles:
+    """--logs against files written by tracelog and broken ones."""
+
+    def test_lines_with_trace_ids_pass(self, tmp_path: Path) -> None:
+        """Lines tracelog wrote in spans, from a file and a gzip rotation: ok, counted."""
+        write_logs(tmp_path / "app.log", in_span=True)
+        write_logs(tmp_path / "old.log", in_span=True, count=2)
+        with (
+            (tmp_path / "old.log").open("rb") as plain,
+            gzip.open(tmp_path / "app.log.1.gz", "wb") as zipped,
+        ):
+            zipped.write(plain.read())
+        (tmp_path / "old.log").unlink()
+        check = logs_check(tmp_path)
+        assert (check.status, check.finding) == (
+            OK,
+            "2 files, 5 lines read: all JSON, 5 with trace IDs (5 otel)",
+        )
+
+    def test_lines_without_ids_are_a_problem(self, tmp_path: Path) -> None:
+        """JSON lines none of which carries a trace ID: a problem saying so."""
+        write_logs(tmp_path / "app.jsonl", in_span=False)
+        check = logs_check(tmp_path / "app.jsonl")
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            "1 file, 3 lines read: none carries a trace ID",
+        )
+
+    def test_malformed_and_binary_lines_are_a_problem(self, tmp_path: Path) -> None:
+        """Text and binary garbage among good lines: counted, the first ones shown."""
+        path = tmp_path / "app.log"
+        write_logs(path, in_span=True, count=2)
+        with path.open("ab") as file:
+            file.write(b"Traceback (most recent call last):\n\x00\xff\xfe binary\n[1, 2]\n")
+        check = logs_check(path)
+        assert check.status is PROBLEM
+        assert check.finding.startswith(f"1 file, 5 lines read: 3 not JSON objects (e.g. {path}: ")
+        assert "a JSON list, not an object" in check.finding
+
+    def test_a_huge_file_is_read_in_part(self, tmp_path: Path) -> None:
+        """A file far over the sample (one endless line, then good ones) costs one sample."""
+        path = tmp_path / "big.log"
+        with path.open("wb") as file:
+            file.write(b"x" * (3 << 20) + b"\n")
+        write_logs(path, in_span=True, count=2)
+        check = logs_check(path)
+        assert (check.status, check.finding) == (
+            OK,
+            "1 file, 2 lines read: all JSON, 2 with trace IDs (2 otel)",
+        )
+
+    def test_a_damaged_gzip_file_is_named_unread(self, tmp_path: Path) -> None:
+        """A gzip rotation cut short is reported as unread; the other files are still checked."""
+        write_logs(tmp_path / "app.log", in_span=True, count=2)
+        whole = gzip.compress((tmp_path / "app.log").read_bytes() * 50)
+        (tmp_path / "app.log.1.gz").write_bytes(whole[: len(whole) // 2])
+        check = logs_check(tmp_path)
+        assert check.status is OK
+        assert check.finding.startswith(
+            f"2 files, 2 lines read (1 unread: {tmp_path}/app.log.1.gz: damaged or truncated gzip"
+        )
+
+    def test_a_directory_without_logs_is_a_problem(self, tmp_path: Path) -> None:
+        """No file named like a log: a problem saying which names are looked for."""
+        (tmp_path / "notes.txt").write_text("hello\n")
+        check = logs_check(tmp_path)
+        assert check.status is PROBLEM
+        assert check.finding.startswith("no log file found")
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def tracelog_command(
+    *args: str, cwd: Path, script: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m tracelog`` (or the console script) in a fresh process.
+
+    A fresh process each time: a tracer provider can be set once per process.
+    """
+    environment = dict(os.environ)
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = (
+        [str(Path(sys.executable).with_name("tracelog"))]
+        if script
+        else [sys.executable, "-m", "tracelog"]
+    )
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def app_module(directory: Path, *, sdk: bool, name: str = "shop") -> None:
+    """Write an application module that calls configure(), with or without an SDK provider."""
+    provider = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        if sdk
+        else ""
+    )
+    (directory / f"{name}.py").write_text(
+        provider + "import tracelog\ntracelog.configure(output='app.log')\n"
+    )
+
+
+def statuses(stdout: str) -> list[tuple[str, str]]:
+    """(status, name) of each check line of the command's output."""
+    found = []
+    for line in stdout.splitlines():
+        if line.startswith(" "):
+            continue
+        status, _, rest = line.partition("  ")
+        found.append((status, rest.strip().split(":")[0]))
+    return found
+
+
+class TestCommand:
+    """The command in a fresh process: output lines and exit codes."""
+
+    @pytest.mark.parametrize("script", [False, True], ids=["python -m", "console script"])
+    def test_healthy_app_exits_0(self, tmp_path: Path, script: bool) -> None:
+        """--import of a healthy app: every line ok, exit 0, the app's log free of test lines."""
+        app_module(tmp_path, sdk=True)
+        result = tracelog_command("doctor", "--import", "shop", cwd=tmp_path, script=script)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert statuses(result.stdout) == [("ok", name) for name in IN_PROCESS]
+        assert (tmp_path / "app.log").read_text() == ""
+
+    def test_no_sdk_exits_1_and_names_it(self, tmp_path: Path) -> None:
+        """Without an SDK provider: the sdk problem and its fix, logs still checked, exit 1."""
+        app_module(tmp_path, sdk=False)
+        result = tracelog_command("doctor", "--import", "shop", cwd=tmp_path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == (
+            "problem      sdk: the tracer provider is opentelemetry.trace.ProxyTracerProvider,"
+            " not the SDK's TracerProvider: no span is recorded, so log lines carry no trace IDs"
+        )
+        assert lines[1].startswith("             fix: at start-up, before any tracer is used:")
+        assert statuses(result.stdout)[1:] == [
+            ("ok", "logs-stdlib"),
+            ("ok", "logs-structlog"),
+            ("ok", "logs-loguru"),
+            ("not checked", "span-events"),
+            ("ok", "multiprocess"),
+        ]
+
+    def test_sdk_not_installed_is_named(self, tmp_path: Path) -> None:
+        """Without the SDK package at all, the sdk check says it is not installed."""
+        (tmp_path / "bare.py").write_text(
+            "import sys\n"
+            "sys.modules['opentelemetry.sdk'] = None  # as if not installed\n"
+            "import tracelog\n"
+            "tracelog.configure(output='app.log')\n"
+        )
+        result = tracelog_command("doctor", "--import", "bare", cwd=tmp_path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.splitlines()[:2] == [
+            "problem      sdk: the OpenTelemetry SDK is not installed; the API's"
+            " opentelemetry.trace.ProxyTracerProvider records no span, so log lines carry no"
+            " trace IDs",
+            '             fix: pip install "tracelog[sdk]" and set an SDK TracerProvider at'
+            " start-up",
+        ]
+        assert ("not checked", "span-events") in statuses(result.stdout)
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (
+                ["--import", "no_such_module"],
+                "--import 'no_such_module': cannot import it: ModuleNotFoundError:"
+                " No module named 'no_such_module'",
+            ),
+            (
+                ["--metrics-url", "localhost:8000"],
+                "--metrics-url must be an http:// or https:// URL with a host,"
+                " not 'localhost:8000'",
+            ),
+            (
+                ["--prometheus-url", "ftp://host"],
+                "--prometheus-url must be an http:// or https:// URL with a host, not 'ftp://host'",
+            ),
+            (["--logs", "missing.log"], "--logs 'missing.log': no such file or directory"),
+            ([], "nothing to check: give --import, --metrics-url, --prometheus-url or --logs"),
+        ],
+    )
+    def test_usage_errors_exit_2(self, tmp_path: Path, args: list[str], message: str) -> None:
+        """Bad input is a usage error (exit 2) with a message naming it; nothing is checked."""
+        result = tracelog_command("doctor", *args, cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == f"tracelog doctor: error: {message}\n"
+
+    def test_a_module_that_exits_on_import_exits_2(self, tmp_path: Path) -> None:
+        """A module calling sys.exit() while imported is a usage error naming it, not an exit."""
+        (tmp_path / "quits.py").write_text("raise SystemExit(3)\n")
+        result = tracelog_command("doctor", "--import", "quits", cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            "tracelog doctor: error: --import 'quits': cannot import it: SystemExit: 3\n"
+        )
+
+    def test_bad_timeout_exits_2(self, tmp_path: Path) -> None:
+        """A timeout that is not a positive number is refused by the parser (exit 2)."""
+        result = tracelog_command("doctor", "--logs", ".", "--timeout", "-1", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "must be a positive number of seconds: '-1'" in result.stderr
+
+    def test_problems_exit_1_with_fix_lines(
+        self, tmp_path: Path, serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """A text-only /metrics over the command: problem line, indented fix, exit 1."""
+        registry = prometheus_client.CollectorRegistry()
+
+        def classic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)])
+            return [prometheus_client.generate_latest(registry)]
+
+        server = serve(classic)
+        result = tracelog_command("doctor", "--metrics-url", f"{server.url}/metrics", cwd=tmp_path)
+        assert result.returncode == 1
+        lines = result.stdout.splitlines()
+        assert [line.split(":")[0] for line in lines] == [
+            "problem      metrics-format",
+            "             fix",
+            "not checked  metrics-exemplars",
+        ]
+
+    def test_untrusted_text_is_escaped(self, tmp_path: Path) -> None:
+        """Control characters from the checked system cannot reach the terminal raw."""
+        (tmp_path / "a\x1b[31mb.log").write_bytes(b"not json\n")
+        result = tracelog_command("doctor", "--logs", ".", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "\x1b" not in result.stdout
+        assert "./a\\u001b[31mb.log: not valid JSON" in result.stdout

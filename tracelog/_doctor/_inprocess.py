@@ -1,0 +1,309 @@
+"""The checks that run inside the application: SDK, log lines, span events, multiprocess mode.
+
+A test span is started as a new root span through the installed tracer
+provider (it is recorded and exported like any other span, named
+``tracelog doctor``); inside it each library that `tracelog.configure` set up
+logs one test line through its real pipeline. The lines are caught before
+they reach the configured output (see `_capture`), and read back: they must
+carry the span's IDs in the configured field profile. The span's events are
+read once it has ended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from tracelog import _configure
+from tracelog._context import TraceContext, current
+from tracelog._doctor._capture import diverted
+from tracelog._doctor._report import DoctorCheck, guarded
+
+__all__ = ["LOGGER", "in_process_checks"]
+
+# Not "tracelog.*": records of tracelog's own loggers never become span events.
+LOGGER = "tracelog-doctor"
+_LEVELS = ((10, "debug"), (20, "info"), (30, "warning"), (40, "error"), (50, "critical"))
+_CONFIGURE_LATER = "call tracelog.configure() after the application has set up {}"
+
+
+def in_process_checks() -> list[DoctorCheck]:
+    """Every in-process check, in order; none raises."""
+    checks = guarded("sdk", _sdk)
+    checks += guarded("logs", _logs_and_events)
+    checks += guarded("multiprocess", _multiprocess)
+    return checks
+
+
+def _sdk_provider_class() -> type | None:
+    try:
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        return None
+    return TracerProvider
+
+
+def _class_name(value: object) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _sdk() -> list[DoctorCheck]:
+    provider = trace.get_tracer_provider()
+    sdk = _sdk_provider_class()
+    if sdk is None:
+        return [
+            DoctorCheck.problem(
+                "sdk",
+                f"the OpenTelemetry SDK is not installed; the API's {_class_name(provider)}"
+                " records no span, so log lines carry no trace IDs",
+                'pip install "tracelog[sdk]" and set an SDK TracerProvider at start-up',
+            )
+        ]
+    if not isinstance(provider, sdk):
+        return [
+            DoctorCheck.problem(
+                "sdk",
+                f"the tracer provider is {_class_name(provider)}, not the SDK's TracerProvider:"
+                " no span is recorded, so log lines carry no trace IDs",
+                "at start-up, before any tracer is used: trace.set_tracer_provider("
+                "opentelemetry.sdk.trace.TracerProvider(...)) with a span processor and exporter",
+            )
+        ]
+    sampler = getattr(provider, "sampler", None)  # a property of the SDK's only
+    described = sampler.get_description() if sampler is not None else "none"
+    return [DoctorCheck.ok("sdk", f"{_class_name(provider)}, sampler {described}")]
+
+
+def _multiprocess() -> list[DoctorCheck]:
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        if variable in os.environ:
+            return [
+                DoctorCheck.problem(
+                    "multiprocess",
+                    f"{variable} is set ({os.environ[variable]!r}): prometheus_client's"
+                    " multiprocess mode drops every exemplar, so no metric links to a trace",
+                    f"unset {variable} and serve each process's metrics from that process"
+                    " (tracelog.metrics.start_http_server), if exemplars matter more",
+                )
+            ]
+    return [DoctorCheck.ok("multiprocess", "PROMETHEUS_MULTIPROC_DIR is not set: exemplars kept")]
+
+
+def _logs_and_events() -> list[DoctorCheck]:
+    # configure()'s lock: no reconfiguration swaps the output under the check.
+    with _configure._lock:
+        state = _configure.configured()
+        if state is None:
+            return [
+                DoctorCheck.problem(
+                    "logs",
+                    "tracelog.configure() was not called in this process:"
+                    " no library writes tracelog's lines",
+                    "call tracelog.configure()",
+                ),
+                DoctorCheck.skipped("span-events", "tracelog.configure() was not called"),
+            ]
+        return _test_span(state)
+
+
+def _test_level(state: _configure.Configured) -> tuple[int, str]:
+    """The lowest standard level written at the configured level that also makes an event."""
+    wanted = max(state.level, 20, state.events.level if state.events is not None else 0)
+    return next(((n, name) for n, name in _LEVELS if n >= wanted), _LEVELS[-1])
+
+
+def _test_span(state: _configure.Configured) -> list[DoctorCheck]:
+    token = secrets.token_hex(8)
+    level = _test_level(state)
+    tracer = trace.get_tracer("tracelog.doctor")
+    # A root span: the sampler decides on it alone, not on a caller's span.
+    with tracer.start_as_current_span("tracelog doctor", context=Context()) as span:
+        recording = span.is_recording()
+        context = current()
+        if context is None:
+            # No SDK: a span with IDs of its own still tests the log lines.
+            made_up = SpanContext(
+                trace_id=secrets.randbits(128) or 1,
+                span_id=secrets.randbits(64) or 1,
+                is_remote=False,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            )
+            with trace.use_span(NonRecordingSpan(made_up)):
+                context = current()
+                lines = _log_lines(state, token, level)
+        else:
+            lines = _log_lines(state, token, level)
+    checks = [_line_check(name, state, context, result) for name, result in lines.items()]
+    checks.append(_events_check(state, span, recording, token, lines))
+    return checks
+
+
+# What each library's test emits: its lines, or a reason it could not log.
+_Result = tuple[list[str], str | None]
+
+
+def _log_lines(
+    state: _configure.Configured, token: str, level: tuple[int, str]
+) -> dict[str, _Result]:
+    results: dict[str, _Result] = {}
+    with diverted(state.output, token) as kept:
+        for name, installation in state.installations.items():
+            before = len(kept)
+            try:
+                broken = _EMITTERS[name](installation, _message(token, name), level)
+            except Exception as error:
+                broken = f"logging the test line raised {type(error).__name__}: {error}"
+            results[name] = (kept[before:], broken)
+    return results
+
+
+def _message(token: str, library: str) -> str:
+    return f"tracelog doctor test line {token} {library}"
+
+
+def _emit_stdlib(installation: Any, message: str, level: tuple[int, str]) -> str | None:
+    handler = installation.handler
+    if handler is None or handler not in logging.getLogger().handlers:
+        return (
+            "tracelog's handler is no longer on the root logger (logging.config.dictConfig"
+            " or basicConfig(force=True) after tracelog.configure() removes it)"
+        )
+    # A logger of its own, outside logging's tree: the record is made by the
+    # installed record factory and handled by tracelog's handler only, so no
+    # other handler of the application sees it.
+    logger = logging.Logger(LOGGER, level[0])
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.log(level[0], message)
+    return None
+
+
+def _emit_structlog(installation: Any, message: str, level: tuple[int, str]) -> str | None:
+    import structlog  # noqa: PLC0415 - configured, so installed
+
+    from tracelog._structlog_setup import _LoggerFactory  # noqa: PLC0415
+
+    if not isinstance(structlog.get_config()["logger_factory"], _LoggerFactory):
+        return (
+            "structlog was configured again after tracelog.configure():"
+            " its lines no longer go to tracelog's output"
+        )
+    structlog.get_logger(LOGGER).log(level[0], message)
+    return None
+
+
+def _emit_loguru(installation: Any, message: str, level: tuple[int, str]) -> str | None:
+    import loguru  # noqa: PLC0415 - configured, so installed
+
+    def named(record: Any) -> None:
+        record["name"] = LOGGER  # loguru names records after the calling module
+
+    loguru.logger.patch(named).log(level[1].upper(), message)
+    return None
+
+
+_EMITTERS: dict[str, Callable[[Any, str, tuple[int, str]], str | None]] = {
+    "stdlib": _emit_stdlib,
+    "structlog": _emit_structlog,
+    "loguru": _emit_loguru,
+}
+_LATER = {
+    "stdlib": "logging (dictConfig, basicConfig)",
+    "structlog": "structlog (structlog.configure)",
+    "loguru": "loguru's sinks (logger.remove, logger.add)",
+}
+
+
+def _line_check(
+    name: str, state: _configure.Configured, context: TraceContext | None, result: _Result
+) -> DoctorCheck:
+    check = f"logs-{name}"
+    fix = _CONFIGURE_LATER.format(_LATER[name])
+    lines, broken = result
+    if broken is not None:
+        return DoctorCheck.problem(check, broken, fix)
+    if not lines:
+        return DoctorCheck.problem(check, "the test line did not reach tracelog's output", fix)
+    if context is None:  # cannot happen: a span with valid IDs was current
+        return DoctorCheck.skipped(check, "no span with valid IDs could be made current")
+    renderer = state.renderer
+    profile = renderer.schema.profile
+    expected = renderer.schema.trace_fields(context)
+    keys = (profile.trace_id, profile.span_id)
+    line = lines[0].rstrip("\n")
+    where = f"{renderer.schema.fields} profile, {renderer.format}"
+    if renderer.format == "json":
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            return DoctorCheck.problem(
+                check, f"the test line is not a JSON object: {line[:200]}", fix
+            )
+        wrong = [key for key in keys if record.get(key) != expected[key]]
+        if wrong:
+            found = ", ".join(f"{key}={record.get(key)!r}" for key in wrong)
+            wanted = ", ".join(f"{key}={expected[key]!r}" for key in wrong)
+            return DoctorCheck.problem(
+                check,
+                f"the test line has {found}; the test span's IDs ({where}) are {wanted}",
+                fix,
+            )
+    else:
+        missing = [key for key in keys if f"{key}={expected[key]}" not in line]
+        if missing:
+            return DoctorCheck.problem(
+                check,
+                f"the test line lacks the test span's {', '.join(missing)} ({where}): {line[:200]}",
+                fix,
+            )
+    return DoctorCheck.ok(
+        check, f"a test line carries the test span's {' and '.join(keys)} ({where})"
+    )
+
+
+def _events_check(
+    state: _configure.Configured,
+    span: Any,
+    recording: bool,
+    token: str,
+    lines: dict[str, _Result],
+) -> DoctorCheck:
+    if state.events is None:
+        return DoctorCheck.skipped(
+            "span-events", "configure(span_events=None) turned span events off"
+        )
+    provider = trace.get_tracer_provider()
+    sdk = _sdk_provider_class()
+    if sdk is None or not isinstance(provider, sdk):
+        return DoctorCheck.skipped("span-events", "no SDK tracer provider (see sdk)")
+    if not recording or not hasattr(span, "events"):
+        sampler = getattr(provider, "sampler", None)
+        described = sampler.get_description() if sampler is not None else "its sampler"
+        return DoctorCheck.skipped(
+            "span-events", f"the sampler ({described}) did not record the test span"
+        )
+    names = {event.name for event in span.events}
+    tried = [name for name, (_, broken) in lines.items() if broken is None]
+    missing = [name for name in tried if _message(token, name) not in names]
+    if missing:
+        return DoctorCheck.problem(
+            "span-events",
+            f"the test line of {', '.join(missing)} did not become an event on the test span",
+            "call tracelog.configure() after the application has set up its logging",
+        )
+    if not tried:
+        return DoctorCheck.skipped("span-events", "no library could log a test line")
+    return DoctorCheck.ok(
+        "span-events", f"the test span got the test line of {', '.join(tried)} as an event"
+    )
