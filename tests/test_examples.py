@@ -29,14 +29,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from tests._prometheus import OPENER, Prometheus, binary, free_port, wait_for
 from tests.conftest import parse_lines
-from tests.test_prometheus_e2e import (
-    OPENER,
-    Prometheus,
-    free_port,
-    prometheus_binary,  # noqa: F401 - a fixture
-    wait_for,
-)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -258,8 +252,9 @@ class TestServers:
         assert b"trace_id" not in body
 
 
-def test_prometheus_stores_the_example_exemplar(prometheus_binary: str, tmp_path: Path) -> None:  # noqa: F811
+def test_prometheus_stores_the_example_exemplar(tmp_path: Path) -> None:
     """Prometheus, exemplar storage on, scraping fastapi_app.py stores the request's trace."""
+    prometheus_binary = binary()
     trace_id, parent = "8a" * 16, "f4" * 8
     server = start_server("fastapi_app.py", tmp_path)
     prometheus: Prometheus | None = None

@@ -30,9 +30,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 import tracelog._fields
 import tracelog.metrics
+from tests._prometheus import Prometheus, binary, get, wait_for
 from tests.conftest import LIBRARIES, Captured, emit
 from tests.test_metrics_middleware import Route, asgi_scope, run_asgi
-from tests.test_prometheus_e2e import REQUIRE, App, Prometheus, get, wait_for
+from tests.test_prometheus_e2e import App
 from tracelog import _yaml, grafana
 from tracelog.cli import main
 
@@ -593,16 +594,11 @@ def prometheus_query(server: Prometheus, path: str, **params: str) -> Any:
 
 def test_queries_run_on_a_real_prometheus(tmp_path: Path) -> None:
     """Each dashboard and trace-to-metrics query returns data; the latency ones, exemplars."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        message = "the prometheus binary is not installed (Debian: apt-get install prometheus)"
-        if os.environ.get(REQUIRE):
-            pytest.fail(f"{REQUIRE} is set but {message}")
-        pytest.skip(message)
+    prometheus = binary()
     with contextlib.ExitStack() as stack:
         app = App(tmp_path / "app.jsonl")
         stack.callback(app.close)
-        server = Prometheus(binary, tmp_path, app.port)  # scrape job "app"
+        server = Prometheus(prometheus, tmp_path, app.port)  # scrape job "app"
         stack.callback(server.stop)
         wait_for(server.ready, timeout=60, failure=lambda: f"not ready:\n{server.log_tail()}")
         start = time.time() - 60
