@@ -59,6 +59,23 @@ def grafana_expand(value: Any) -> Any:
     return value
 
 
+def metrics_link_query(query: str, tags: list[dict[str, str]], attributes: dict[str, str]) -> str:
+    """The PromQL of a "Metrics for this span" link, built as Grafana's trace view builds it.
+
+    Grafana replaces the literal ``$__tags`` (and only that spelling) with
+    ``label="value"`` for each configured tag the span has; the rest of the
+    query reaches Prometheus as written.
+    """
+    labels = [
+        f'{tag.get("value") or tag["key"]}="{attributes[tag["key"]]}"'
+        for tag in tags
+        if attributes.get(tag["key"])
+    ]
+    if tags and "$__tags" in query:
+        query = query.replace("$__tags", ", ".join(labels))
+    return query
+
+
 def datasources(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The provisioned data sources by type, as Grafana reads them."""
     document = grafana_expand(yaml.safe_load(files[grafana.DATASOURCES_FILE]))
@@ -167,9 +184,9 @@ class TestProvisioning:
         }
         queries = [query["query"] for query in tempo["tracesToMetrics"]["queries"]]
         assert queries == [
-            "sum by (route) (rate(http_server_requests_total{${__tags}}[5m]))",
+            "sum by (route) (rate(http_server_requests_total{$__tags}[5m]))",
             "histogram_quantile(0.99, sum by (le, route)"
-            " (rate(http_server_request_duration_seconds_bucket{${__tags}}[5m])))",
+            " (rate(http_server_request_duration_seconds_bucket{$__tags}[5m])))",
         ]
         assert sources["prometheus"]["url"] == grafana.DEFAULT_PROMETHEUS_URL
 
@@ -662,5 +679,7 @@ def test_queries_run_on_a_real_prometheus(tmp_path: Path) -> None:
         )
         assert (jobs, routes) == (["app"], ["/orders/{id}"])
         tempo = datasources(grafana.provisioning())["tempo"]["jsonData"]
-        for linked in tempo["tracesToMetrics"]["queries"]:
-            query(linked["query"].replace("${__tags}", 'job="app"'))
+        links = tempo["tracesToMetrics"]
+        for linked in links["queries"]:
+            # A span of the scraped service: its service.name is the scrape job's name.
+            query(metrics_link_query(linked["query"], links["tags"], {"service.name": "app"}))

@@ -319,7 +319,9 @@ def _tempo(url: str, fields: str) -> dict[str, Any]:
     by_trace = fields != "datadog"  # a hex trace ID is not in a datadog line
     shift = "5m" if by_trace else "10s"
     service = {"key": "service.name"}
-    selector = "${__tags}"
+    # Grafana's trace view replaces this exact spelling with the tags as labels;
+    # "${__tags}" is left in the query as written, which Prometheus rejects.
+    selector = "$__tags"
     route = LABELS[1]
     return {
         "name": "Tempo",
