@@ -139,6 +139,16 @@ class TestYaml:
         with pytest.raises(TypeError, match="float"):
             _yaml.dump({"a": 1.5})
 
+    def test_keys_up_to_yamls_limit_round_trip_and_longer_are_refused(self) -> None:
+        """A key is at most 1024 characters as written (YAML's limit); a longer one is an error."""
+        # 1024 written characters: 1022 plain, or 511 quotes escaped inside the two quotes.
+        for key in ("k" * 1024, '"' * 511):
+            value = {"outer": {key: "v"}}
+            assert yaml.safe_load(_yaml.dump(value)) == value
+        for key in ("k" * 1025, '"' * 512):
+            with pytest.raises(ValueError, match="longer than the 1024 characters"):
+                _yaml.dump({"outer": {key: "v"}})
+
 
 class TestProvisioning:
     """The files `tracelog.grafana.provisioning` returns."""
