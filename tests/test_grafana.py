@@ -474,6 +474,9 @@ class TestCli:
             (["--loki-url", "http://loki\x1b[31m"], "--loki-url 'http://loki\\x1b[31m' holds"),
             (["--fields", "json"], "--fields must be one of otel, ecs, datadog, gcp, not 'json'"),
             (["--dashboards-path", "x"], "--dashboards-path must be an absolute path"),
+            # An option's Python name inside the value is the user's text, echoed as given.
+            (["--loki-url", "http://fields:99999"], "--loki-url 'http://fields:99999' is not"),
+            (["--tempo-url", "http://loki_url/?q"], "--tempo-url 'http://loki_url/?q' must not"),
         ],
     )
     def test_bad_options_exit_2_and_write_nothing(
@@ -517,6 +520,14 @@ class TestCli:
         status, _, err = self.run("--out", str(tmp_path / "file"))
         assert status == 2
         assert err.startswith("tracelog grafana: error: cannot write ")
+
+    def test_out_that_cannot_be_made_a_directory_exits_2(self, tmp_path: Path) -> None:
+        """--out naming a dangling symlink: "cannot write" that path, not a foreign-file error."""
+        link = tmp_path / "link"
+        link.symlink_to(tmp_path / "missing")
+        status, out, err = self.run("--out", str(link))
+        assert (status, out) == (2, "")
+        assert err == f"tracelog grafana: error: cannot write {link}: File exists\n"
 
     def test_datadog_warns(self, tmp_path: Path) -> None:
         """--fields datadog writes the files and warns what cannot be linked."""
