@@ -200,6 +200,15 @@ class TestProvisioning:
             "histogram_quantile(0.99, sum by (le, route)"
             " (rate(http_server_request_duration_seconds_bucket{$__tags}[5m])))",
         ]
+        # "Metrics for this span" on a span of service "shop": the scrape job's series.
+        links = tempo["tracesToMetrics"]
+        assert [
+            metrics_link_query(query, links["tags"], {"service.name": "shop"}) for query in queries
+        ] == [
+            'sum by (route) (rate(http_server_requests_total{job="shop"}[5m]))',
+            "histogram_quantile(0.99, sum by (le, route)"
+            ' (rate(http_server_request_duration_seconds_bucket{job="shop"}[5m])))',
+        ]
         assert sources["prometheus"]["url"] == grafana.DEFAULT_PROMETHEUS_URL
 
     def test_urls_are_written_as_given(self) -> None:
