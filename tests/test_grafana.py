@@ -506,6 +506,22 @@ class TestCli:
         assert err.count("\n") == 1
         assert not out_dir.exists()
 
+    def test_a_password_in_a_url_is_not_repeated(self, tmp_path: Path) -> None:
+        """A URL's password is used in the data source, but never echoed in errors or comments."""
+        url = "http://reader:s3cret@prom:9090"
+        status, _, err = self.run("--out", str(tmp_path / "bad"), "--prometheus-url", url + "/?q")
+        assert (status, err) == (
+            2,
+            "tracelog grafana: error: --prometheus-url 'http://reader:***@prom:9090/?q'"
+            " must not have a query or a fragment\n",
+        )
+        status, _, _ = self.run("--out", str(tmp_path), "--prometheus-url", url)
+        assert status == 0
+        text = (tmp_path / grafana.DATASOURCES_FILE).read_text(encoding="utf-8")
+        assert datasources({grafana.DATASOURCES_FILE: text})["prometheus"]["url"] == url
+        assert "--prometheus-url http://reader:***@prom:9090 " in text
+        assert text.count("s3cret") == 1
+
     def test_out_is_required(self, capsys: pytest.CaptureFixture[str]) -> None:
         """Without --out argparse's usage error, exit 2."""
         status, _, _ = self.run()
