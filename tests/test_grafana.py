@@ -522,6 +522,16 @@ class TestCli:
         assert "--prometheus-url http://reader:***@prom:9090 " in text
         assert text.count("s3cret") == 1
 
+    def test_empty_out_is_refused(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """--out "" (an unset shell variable) is a usage error, not the current directory."""
+        monkeypatch.chdir(tmp_path)
+        status, out, err = self.run("--out", "")
+        assert (status, out) == (2, "")
+        assert err == "tracelog grafana: error: --out must name a directory, not ''\n"
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(ValueError, match="out must name a directory"):
+            grafana.write("")
+
     def test_out_is_required(self, capsys: pytest.CaptureFixture[str]) -> None:
         """Without --out argparse's usage error, exit 2."""
         status, _, _ = self.run()

@@ -165,7 +165,7 @@ def _grafana(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
         # The option names of the command line, not of the Python function: each
         # message starts with the name (what follows may quote the user's value).
         message = str(error)
-        for name in ("prometheus_url", "tempo_url", "loki_url", "dashboards_path", "fields"):
+        for name in ("prometheus_url", "tempo_url", "loki_url", "dashboards_path", "fields", "out"):
             if message.startswith(name + " "):
                 message = "--" + name.replace("_", "-") + message[len(name) :]
                 break

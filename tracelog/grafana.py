@@ -199,11 +199,14 @@ def write(
     never touched. Each file is replaced atomically.
 
     Raises:
-        ValueError: for bad options (see `provisioning`).
+        ValueError: for bad options (see `provisioning`), or an empty *out*.
         FileExistsError: a file to write exists and tracelog did not write it;
             nothing was written.
         OSError: the directory or a file could not be written.
     """
+    if not os.fspath(out):
+        # Path("") is the current directory: an unset variable must not write there.
+        raise ValueError("out must name a directory, not ''")
     files = provisioning(
         prometheus_url=prometheus_url,
         tempo_url=tempo_url,
