@@ -342,18 +342,32 @@ class TestExemplarsAndMetrics:
         assert exemplar_labels == {"trace_id", "span_id"}
 
 
+# A message that quotes each profile's trace field, as a JSON line would hold it.
+DECOY = json.dumps(
+    {
+        profile.trace_id: "1" * 20 if name == "datadog" else "e" * 32
+        for name, profile in tracelog._fields.PROFILES.items()
+    },
+    separators=(",", ":"),
+)
+
+
 def trace_lines(
     configured: Callable[..., Captured],
     tracer: tuple[trace.Tracer, InMemorySpanExporter],
     fields: str,
 ) -> tuple[str, list[str]]:
-    """Real lines from stdlib, structlog and loguru inside a real span; and its trace ID."""
+    """Real lines from stdlib, structlog and loguru inside a real span; and its trace ID.
+
+    Each message quotes every profile's trace field with another ID (escaped in
+    the line, so no regex may take it), and each record has an extra ``trace_id``.
+    """
     captured = configured(fields=fields, service_name="shop")
     with tracer[0].start_as_current_span("request") as span:
         for library in LIBRARIES:
-            emit(library, "info", f"from {library}", trace_id="f" * 32, n=1)
+            emit(library, "info", f"from {library}: {DECOY}", trace_id="f" * 32, n=1)
         trace_hex = format(span.get_span_context().trace_id, "032x")
-    emit("stdlib", "info", "outside any span")
+    emit("stdlib", "info", f"outside any span: {DECOY}")
     lines = captured.text.splitlines()
     assert len(lines) == 4
     return trace_hex, lines
