@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "grafana"
 PROFILES = tuple(tracelog._fields.PROFILES)  # a new profile must be handled here too
 SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+# CI sets it (and installs node): the JavaScript regex test then fails instead of skipping.
+REQUIRE_NODE = "TRACELOG_REQUIRE_NODE"
 
 
 def grafana_expand(value: Any) -> Any:
@@ -58,6 +60,23 @@ def grafana_expand(value: Any) -> Any:
     if isinstance(value, list):
         return [grafana_expand(item) for item in value]
     return value
+
+
+def metrics_link_query(query: str, tags: list[dict[str, str]], attributes: dict[str, str]) -> str:
+    """The PromQL of a "Metrics for this span" link, built as Grafana's trace view builds it.
+
+    Grafana replaces the literal ``$__tags`` (and only that spelling) with
+    ``label="value"`` for each configured tag the span has; the rest of the
+    query reaches Prometheus as written.
+    """
+    labels = [
+        f'{tag.get("value") or tag["key"]}="{attributes[tag["key"]]}"'
+        for tag in tags
+        if attributes.get(tag["key"])
+    ]
+    if tags and "$__tags" in query:
+        query = query.replace("$__tags", ", ".join(labels))
+    return query
 
 
 def datasources(files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -123,6 +142,16 @@ class TestYaml:
         with pytest.raises(TypeError, match="float"):
             _yaml.dump({"a": 1.5})
 
+    def test_keys_up_to_yamls_limit_round_trip_and_longer_are_refused(self) -> None:
+        """A key is at most 1024 characters as written (YAML's limit); a longer one is an error."""
+        # 1024 written characters: 1022 plain, or 511 quotes escaped inside the two quotes.
+        for key in ("k" * 1024, '"' * 511):
+            value = {"outer": {key: "v"}}
+            assert yaml.safe_load(_yaml.dump(value)) == value
+        for key in ("k" * 1025, '"' * 512):
+            with pytest.raises(ValueError, match="longer than the 1024 characters"):
+                _yaml.dump({"outer": {key: "v"}})
+
 
 class TestProvisioning:
     """The files `tracelog.grafana.provisioning` returns."""
@@ -168,9 +197,18 @@ class TestProvisioning:
         }
         queries = [query["query"] for query in tempo["tracesToMetrics"]["queries"]]
         assert queries == [
-            "sum by (route) (rate(http_server_requests_total{${__tags}}[5m]))",
+            "sum by (route) (rate(http_server_requests_total{$__tags}[5m]))",
             "histogram_quantile(0.99, sum by (le, route)"
-            " (rate(http_server_request_duration_seconds_bucket{${__tags}}[5m])))",
+            " (rate(http_server_request_duration_seconds_bucket{$__tags}[5m])))",
+        ]
+        # "Metrics for this span" on a span of service "shop": the scrape job's series.
+        links = tempo["tracesToMetrics"]
+        assert [
+            metrics_link_query(query, links["tags"], {"service.name": "shop"}) for query in queries
+        ] == [
+            'sum by (route) (rate(http_server_requests_total{job="shop"}[5m]))',
+            "histogram_quantile(0.99, sum by (le, route)"
+            ' (rate(http_server_request_duration_seconds_bucket{job="shop"}[5m])))',
         ]
         assert sources["prometheus"]["url"] == grafana.DEFAULT_PROMETHEUS_URL
 
@@ -305,18 +343,32 @@ class TestExemplarsAndMetrics:
         assert exemplar_labels == {"trace_id", "span_id"}
 
 
+# A message that quotes each profile's trace field, as a JSON line would hold it.
+DECOY = json.dumps(
+    {
+        profile.trace_id: "1" * 20 if name == "datadog" else "e" * 32
+        for name, profile in tracelog._fields.PROFILES.items()
+    },
+    separators=(",", ":"),
+)
+
+
 def trace_lines(
     configured: Callable[..., Captured],
     tracer: tuple[trace.Tracer, InMemorySpanExporter],
     fields: str,
 ) -> tuple[str, list[str]]:
-    """Real lines from stdlib, structlog and loguru inside a real span; and its trace ID."""
+    """Real lines from stdlib, structlog and loguru inside a real span; and its trace ID.
+
+    Each message quotes every profile's trace field with another ID (escaped in
+    the line, so no regex may take it), and each record has an extra ``trace_id``.
+    """
     captured = configured(fields=fields, service_name="shop")
     with tracer[0].start_as_current_span("request") as span:
         for library in LIBRARIES:
-            emit(library, "info", f"from {library}", trace_id="f" * 32, n=1)
+            emit(library, "info", f"from {library}: {DECOY}", trace_id="f" * 32, n=1)
         trace_hex = format(span.get_span_context().trace_id, "032x")
-    emit("stdlib", "info", "outside any span")
+    emit("stdlib", "info", f"outside any span: {DECOY}")
     lines = captured.text.splitlines()
     assert len(lines) == 4
     return trace_hex, lines
@@ -336,7 +388,11 @@ def javascript_captures(pattern: str, lines: list[str]) -> list[str | None]:
         " return m && m[1] ? m[1] : null; })));"
     )
     node = shutil.which("node")
-    assert node is not None
+    if node is None:
+        message = "node is not installed (Debian: apt-get install nodejs)"
+        if os.environ.get(REQUIRE_NODE):
+            pytest.fail(f"{REQUIRE_NODE} is set but {message}")
+        pytest.skip(message)
     result = subprocess.run(
         [node, "-e", script],
         input=json.dumps({"pattern": pattern, "lines": lines}),
@@ -398,7 +454,6 @@ class TestLokiRegex:
         captures = [compiled.search(line) for line in [*lines, respaced(lines[0])]]
         assert [m.group(1) if m else None for m in captures] == [expected] * 3 + [None, expected]
 
-    @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
     def test_javascript_agrees(self, written: tuple[str, str, list[str]]) -> None:
         """JavaScript's RegExp, which Grafana's frontend applies to each line, captures the same."""
         expected, pattern, lines = written
@@ -448,6 +503,9 @@ class TestCli:
             (["--loki-url", "http://loki\x1b[31m"], "--loki-url 'http://loki\\x1b[31m' holds"),
             (["--fields", "json"], "--fields must be one of otel, ecs, datadog, gcp, not 'json'"),
             (["--dashboards-path", "x"], "--dashboards-path must be an absolute path"),
+            # An option's Python name inside the value is the user's text, echoed as given.
+            (["--loki-url", "http://fields:99999"], "--loki-url 'http://fields:99999' is not"),
+            (["--tempo-url", "http://loki_url/?q"], "--tempo-url 'http://loki_url/?q' must not"),
         ],
     )
     def test_bad_options_exit_2_and_write_nothing(
@@ -462,6 +520,32 @@ class TestCli:
         assert "\x1b" not in err
         assert err.count("\n") == 1
         assert not out_dir.exists()
+
+    def test_a_password_in_a_url_is_not_repeated(self, tmp_path: Path) -> None:
+        """A URL's password is used in the data source, but never echoed in errors or comments."""
+        url = "http://reader:s3cret@prom:9090"
+        status, _, err = self.run("--out", str(tmp_path / "bad"), "--prometheus-url", url + "/?q")
+        assert (status, err) == (
+            2,
+            "tracelog grafana: error: --prometheus-url 'http://reader:***@prom:9090/?q'"
+            " must not have a query or a fragment\n",
+        )
+        status, _, _ = self.run("--out", str(tmp_path), "--prometheus-url", url)
+        assert status == 0
+        text = (tmp_path / grafana.DATASOURCES_FILE).read_text(encoding="utf-8")
+        assert datasources({grafana.DATASOURCES_FILE: text})["prometheus"]["url"] == url
+        assert "--prometheus-url http://reader:***@prom:9090 " in text
+        assert text.count("s3cret") == 1
+
+    def test_empty_out_is_refused(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """--out "" (an unset shell variable) is a usage error, not the current directory."""
+        monkeypatch.chdir(tmp_path)
+        status, out, err = self.run("--out", "")
+        assert (status, out) == (2, "")
+        assert err == "tracelog grafana: error: --out must name a directory, not ''\n"
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(ValueError, match="out must name a directory"):
+            grafana.write("")
 
     def test_out_is_required(self, capsys: pytest.CaptureFixture[str]) -> None:
         """Without --out argparse's usage error, exit 2."""
@@ -491,6 +575,14 @@ class TestCli:
         status, _, err = self.run("--out", str(tmp_path / "file"))
         assert status == 2
         assert err.startswith("tracelog grafana: error: cannot write ")
+
+    def test_out_that_cannot_be_made_a_directory_exits_2(self, tmp_path: Path) -> None:
+        """--out naming a dangling symlink: "cannot write" that path, not a foreign-file error."""
+        link = tmp_path / "link"
+        link.symlink_to(tmp_path / "missing")
+        status, out, err = self.run("--out", str(link))
+        assert (status, out) == (2, "")
+        assert err == f"tracelog grafana: error: cannot write {link}: File exists\n"
 
     def test_datadog_warns(self, tmp_path: Path) -> None:
         """--fields datadog writes the files and warns what cannot be linked."""
@@ -658,5 +750,7 @@ def test_queries_run_on_a_real_prometheus(tmp_path: Path) -> None:
         )
         assert (jobs, routes) == (["app"], ["/orders/{id}"])
         tempo = datasources(grafana.provisioning())["tempo"]["jsonData"]
-        for linked in tempo["tracesToMetrics"]["queries"]:
-            query(linked["query"].replace("${__tags}", 'job="app"'))
+        links = tempo["tracesToMetrics"]
+        for linked in links["queries"]:
+            # A span of the scraped service: its service.name is the scrape job's name.
+            query(metrics_link_query(linked["query"], links["tags"], {"service.name": "app"}))

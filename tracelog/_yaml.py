@@ -28,6 +28,8 @@ _RESERVED = frozenset(["y", "yes", "n", "no", "true", "false", "on", "off", "nul
 _RAW = re.compile(
     "[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
+# YAML readers (PyYAML, Go's) refuse an implicit key longer than this, as written.
+_MAX_KEY = 1024
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -36,7 +38,8 @@ def dump(value: Value) -> str:
 
     Raises:
         TypeError: for a type it does not write (floats included: none is needed).
-        ValueError: for a string YAML cannot hold (a lone surrogate).
+        ValueError: for a string YAML cannot hold (a lone surrogate), or a key
+            longer than YAML's 1024 characters.
     """
     lines: list[str] = []
     _node(value, 0, lines)
@@ -82,7 +85,13 @@ def _node(value: Value, indent: int, lines: list[str]) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"YAML keys written here are strings, not {type(key).__name__}")
-            _entry(pad + scalar(key) + ":", item, indent + 2, lines)
+            written = scalar(key)
+            if len(written) > _MAX_KEY:
+                raise ValueError(
+                    f"a YAML key cannot be longer than the {_MAX_KEY} characters"
+                    f" YAML readers accept; this one is {len(written)} as written"
+                )
+            _entry(pad + written + ":", item, indent + 2, lines)
     elif isinstance(value, (list, tuple)):
         if not value:
             lines.append(pad + "[]")

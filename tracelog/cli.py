@@ -163,14 +163,18 @@ def _grafana(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
     try:
         done = grafana.write(options.out, force=options.force, **given)
     except ValueError as error:
-        # The option names of the command line, not of the Python function.
+        # The option names of the command line, not of the Python function: each
+        # message starts with the name (what follows may quote the user's value).
         message = str(error)
-        for name in ("prometheus_url", "tempo_url", "loki_url", "dashboards_path", "fields"):
-            message = message.replace(name, "--" + name.replace("_", "-"), 1)
+        for name in ("prometheus_url", "tempo_url", "loki_url", "dashboards_path", "fields", "out"):
+            if message.startswith(name + " "):
+                message = "--" + name.replace("_", "-") + message[len(name) :]
+                break
         return fail(message)
-    except FileExistsError as error:
-        return fail(str(error).replace("pass force=True", "use --force"))
     except OSError as error:
+        if isinstance(error, FileExistsError) and error.errno is None:
+            # write()'s refusal of a file it did not write; the system's own carry an errno.
+            return fail(str(error).replace("pass force=True", "use --force"))
         where = f"{error.filename}: " if error.filename else ""
         return fail(f"cannot write {where}{error.strerror or error}")
     for path, what in done.items():

@@ -143,7 +143,7 @@ def provisioning(
         )
     command = " ".join(
         ["tracelog grafana --out DIR", "--fields", fields]
-        + [f"{option} {url}" for option, url in urls.items()]
+        + [f"{option} {_shown(url)}" for option, url in urls.items()]
         + ["--dashboards-path", dashboards_path]
     )
     header = [f"{_MARKER}`: regenerate it rather than edit it.", f"# {command}"]
@@ -199,11 +199,14 @@ def write(
     never touched. Each file is replaced atomically.
 
     Raises:
-        ValueError: for bad options (see `provisioning`).
+        ValueError: for bad options (see `provisioning`), or an empty *out*.
         FileExistsError: a file to write exists and tracelog did not write it;
             nothing was written.
         OSError: the directory or a file could not be written.
     """
+    if not os.fspath(out):
+        # Path("") is the current directory: an unset variable must not write there.
+        raise ValueError("out must name a directory, not ''")
     files = provisioning(
         prometheus_url=prometheus_url,
         tempo_url=tempo_url,
@@ -248,17 +251,27 @@ def _checked_url(url: str, name: str) -> str:
     if not isinstance(url, str):
         raise ValueError(f"{name} must be a string, not {type(url).__name__}")
     if not url.isprintable() or any(c.isspace() for c in url):
-        raise ValueError(f"{name} {url!r} holds spaces or control characters")
+        raise ValueError(f"{name} {_shown(url)!r} holds spaces or control characters")
     try:
         parts = urllib.parse.urlsplit(url)
         _ = parts.port  # reading it checks it
     except ValueError as error:
-        raise ValueError(f"{name} {url!r} is not a valid URL: {error}") from None
+        raise ValueError(f"{name} {_shown(url)!r} is not a valid URL: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{name} {url!r} must be an http:// or https:// URL with a host")
+        raise ValueError(f"{name} {_shown(url)!r} must be an http:// or https:// URL with a host")
     if parts.query or parts.fragment:
-        raise ValueError(f"{name} {url!r} must not have a query or a fragment")
+        raise ValueError(f"{name} {_shown(url)!r} must not have a query or a fragment")
     return url
+
+
+def _shown(url: str) -> str:
+    """*url* with the password of its user info, if any, as ``***``: for messages and comments."""
+    scheme, separator, rest = url.partition("://")
+    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    user_info, at, host = rest[:end].rpartition("@")
+    if not at or ":" not in user_info:
+        return url
+    return f"{scheme}{separator}{user_info.partition(':')[0]}:***@{host}{rest[end:]}"
 
 
 def _escape_env(value: Any) -> Any:
@@ -319,7 +332,9 @@ def _tempo(url: str, fields: str) -> dict[str, Any]:
     by_trace = fields != "datadog"  # a hex trace ID is not in a datadog line
     shift = "5m" if by_trace else "10s"
     service = {"key": "service.name"}
-    selector = "${__tags}"
+    # Grafana's trace view replaces this exact spelling with the tags as labels;
+    # "${__tags}" is left in the query as written, which Prometheus rejects.
+    selector = "$__tags"
     route = LABELS[1]
     return {
         "name": "Tempo",
