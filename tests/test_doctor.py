@@ -523,6 +523,50 @@ class TestMetricsUrl:
         assert report["metrics-format"].finding == f"{url}: no answer within 0.5 s"
         assert elapsed < 5
 
+    @pytest.mark.parametrize(
+        ("head", "drip", "finding"),
+        [
+            # The status line, then a header: no answer yet.
+            (b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000, "no answer"),
+            # A chunk size: the answer began.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"0" * 1000,
+                "no complete answer",
+            ),
+        ],
+        ids=["headers", "chunk-size"],
+    )
+    def test_a_server_that_trickles_bytes_times_out(
+        self, head: bytes, drip: bytes, finding: str
+    ) -> None:
+        """A server sending a byte now and then, inside a line, costs the timeout, not a hang."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+
+            def trickle() -> None:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    try:
+                        connection.sendall(head)
+                        for byte in drip:  # each byte well within the socket timeout
+                            connection.sendall(bytes([byte]))
+                            time.sleep(0.05)
+                    except OSError:  # the client gave up and closed
+                        pass
+
+            server = threading.Thread(target=trickle)
+            server.start()
+            started = time.monotonic()
+            report = metrics_report(url, timeout=0.5)
+            elapsed = time.monotonic() - started
+            server.join(timeout=60)
+        assert report["metrics-format"].finding == f"{url}: {finding} within 0.5 s"
+        assert elapsed < 5
+
 
 class TestPrometheus:
     """--prometheus-url against a real Prometheus, with and without exemplar storage."""
