@@ -26,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.util._once import Once
 
 import tracelog
@@ -235,19 +235,105 @@ class TestInProcess:
             "the test line of loguru did not become an event on the test span"
         )
 
-    def test_a_sampler_that_drops_the_span_leaves_events_unchecked(
-        self, global_provider: Callable[..., InMemorySpanExporter]
+    @pytest.mark.parametrize(
+        "sampler",
+        [ALWAYS_OFF, TraceIdRatioBased(0), ParentBased(ALWAYS_OFF)],
+        ids=["always-off", "ratio-0", "parent-based-off"],
+    )
+    def test_a_sampler_that_samples_no_root_span_is_a_problem(
+        self, global_provider: Callable[..., InMemorySpanExporter], sampler: Sampler
     ) -> None:
-        """An unsampled test span: lines still carry IDs; span events are not checked, and why."""
-        global_provider(ALWAYS_OFF)
+        """A sampler that never samples a root span is named; span events are not checked."""
+        global_provider(sampler)
         tracelog.configure(output=io.StringIO())
         report = tracelog.doctor()
+        described = sampler.get_description()
+        assert report["sdk"].status is PROBLEM
+        assert report["sdk"].finding == (
+            f"the sampler {described} samples no root span: no trace is exported, and no"
+            " exemplar written (tracelog writes them in sampled spans only), so log lines"
+            " and metrics link to nothing"
+        )
         assert report["logs-stdlib"].status is OK
         assert report["span-events"].status is NOT_CHECKED
         assert report["span-events"].finding == (
-            "the sampler (AlwaysOffSampler) did not record the test span"
+            f"the sampler ({described}) did not record the test span"
         )
-        assert report.ok
+
+    def test_a_ratio_sampler_above_0_is_ok(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """A sampler keeping a small share of root spans passes the sdk check."""
+        global_provider(ParentBased(TraceIdRatioBased(0.001)))
+        tracelog.configure(output=io.StringIO())
+        check = tracelog.doctor()["sdk"]
+        assert (check.status, check.finding) == (
+            OK,
+            "opentelemetry.sdk.trace.TracerProvider, sampler ParentBased{root:TraceIdRatioBased"
+            "{0.001},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler"
+            ",localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}",
+        )
+
+    def test_a_disabled_sdk_is_a_problem(
+        self,
+        global_provider: Callable[..., InMemorySpanExporter],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """OTEL_SDK_DISABLED=true: the SDK makes no span; named, and span events not checked."""
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+        exporter = global_provider()
+        tracelog.configure(output=io.StringIO())
+        report = tracelog.doctor()
+        assert report["sdk"] == tracelog.DoctorCheck.problem(
+            "sdk",
+            "opentelemetry.sdk.trace.TracerProvider is disabled (OTEL_SDK_DISABLED=true):"
+            " it makes no span, so log lines carry no trace IDs",
+            "unset OTEL_SDK_DISABLED",
+        )
+        assert report["span-events"] == tracelog.DoctorCheck.skipped(
+            "span-events", "the SDK is disabled (see sdk)"
+        )
+        assert not report.ok
+        assert exporter.get_finished_spans() == ()
+
+    def test_another_vendors_provider_with_trace_ids_is_ok(self) -> None:
+        """A provider that is not the SDK's class but makes spans with IDs passes sdk and logs."""
+        exporter = InMemorySpanExporter()
+        inner = TracerProvider()
+        inner.add_span_processor(SimpleSpanProcessor(exporter))
+
+        class VendorProvider(trace.TracerProvider):
+            """A vendor's provider: its own class, spans made by an SDK inside it."""
+
+            def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+                return inner.get_tracer(*args, **kwargs)
+
+        _reset_tracer_provider()
+        trace.set_tracer_provider(VendorProvider())
+        try:
+            tracelog.configure(output=io.StringIO())
+            report = tracelog.doctor()
+        finally:
+            _reset_tracer_provider()
+            inner.shutdown()
+        assert report["sdk"] == tracelog.DoctorCheck.ok(
+            "sdk",
+            "tests.test_doctor.TestInProcess.test_another_vendors_provider_with_trace_ids_is_ok"
+            ".<locals>.VendorProvider, not the SDK's TracerProvider: its spans carry trace IDs"
+            " (span events are checked with the SDK only)",
+        )
+        assert outcome(report) == [
+            ("sdk", OK),
+            ("logs-stdlib", OK),
+            ("logs-structlog", OK),
+            ("logs-loguru", OK),
+            ("span-events", NOT_CHECKED),
+            ("multiprocess", OK),
+        ]
+        assert sorted(span.name for span in exporter.get_finished_spans()) == [
+            "tracelog doctor",
+            "tracelog doctor probe",
+        ]
 
     def test_span_events_off_is_not_checked(
         self, global_provider: Callable[..., InMemorySpanExporter]

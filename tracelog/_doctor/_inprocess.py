@@ -59,28 +59,77 @@ def _class_name(value: object) -> str:
 def _sdk() -> list[DoctorCheck]:
     provider = trace.get_tracer_provider()
     sdk = _sdk_provider_class()
-    if sdk is None:
+    if sdk is None or not isinstance(provider, sdk):
+        return [_other_provider(provider, sdk_installed=sdk is not None)]
+    if isinstance(provider.get_tracer("tracelog.doctor"), trace.NoOpTracer):
         return [
             DoctorCheck.problem(
                 "sdk",
-                f"the OpenTelemetry SDK is not installed; the API's {_class_name(provider)}"
-                " records no span, so log lines carry no trace IDs",
-                'pip install "tracelog[sdk]" and set an SDK TracerProvider at start-up',
+                f"{_class_name(provider)} is disabled (OTEL_SDK_DISABLED=true): it makes no span,"
+                " so log lines carry no trace IDs",
+                "unset OTEL_SDK_DISABLED",
             )
         ]
-    if not isinstance(provider, sdk):
+    sampler = provider.sampler  # type: ignore[attr-defined]  # the SDK's has one
+    described = sampler.get_description()
+    if not _samples_roots(sampler):
         return [
             DoctorCheck.problem(
                 "sdk",
-                f"the tracer provider is {_class_name(provider)}, not the SDK's TracerProvider:"
-                " no span is recorded, so log lines carry no trace IDs",
-                "at start-up, before any tracer is used: trace.set_tracer_provider("
-                "opentelemetry.sdk.trace.TracerProvider(...)) with a span processor and exporter",
+                f"the sampler {described} samples no root span: no trace is exported, and no"
+                " exemplar written (tracelog writes them in sampled spans only), so log lines"
+                " and metrics link to nothing",
+                "sample root spans, e.g. TracerProvider(sampler=ParentBased(TraceIdRatioBased"
+                "(0.1))) or OTEL_TRACES_SAMPLER=parentbased_traceidratio with"
+                " OTEL_TRACES_SAMPLER_ARG above 0",
             )
         ]
-    sampler = getattr(provider, "sampler", None)  # a property of the SDK's only
-    described = sampler.get_description() if sampler is not None else "none"
     return [DoctorCheck.ok("sdk", f"{_class_name(provider)}, sampler {described}")]
+
+
+def _other_provider(provider: trace.TracerProvider, *, sdk_installed: bool) -> DoctorCheck:
+    """The ``sdk`` check for a provider that is not the SDK's: do its spans carry IDs?"""
+    valid = False
+    if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        # Another vendor's provider: one probe span (ended, so exported like any other).
+        probe = provider.get_tracer("tracelog.doctor").start_span(
+            "tracelog doctor probe", context=Context()
+        )
+        try:
+            valid = probe.get_span_context().is_valid
+        finally:
+            probe.end()
+    if valid:
+        return DoctorCheck.ok(
+            "sdk",
+            f"{_class_name(provider)}, not the SDK's TracerProvider: its spans carry trace IDs"
+            " (span events are checked with the SDK only)",
+        )
+    if not sdk_installed:
+        return DoctorCheck.problem(
+            "sdk",
+            f"the OpenTelemetry SDK is not installed; the API's {_class_name(provider)}"
+            " records no span, so log lines carry no trace IDs",
+            'pip install "tracelog[sdk]" and set an SDK TracerProvider at start-up',
+        )
+    return DoctorCheck.problem(
+        "sdk",
+        f"the tracer provider is {_class_name(provider)}, not the SDK's TracerProvider:"
+        " no span is recorded, so log lines carry no trace IDs",
+        "at start-up, before any tracer is used: trace.set_tracer_provider("
+        "opentelemetry.sdk.trace.TracerProvider(...)) with a span processor and exporter",
+    )
+
+
+def _samples_roots(sampler: Any) -> bool:
+    """Whether *sampler* samples some root span (probed with IDs a ratio sampler keeps first)."""
+    try:
+        return any(
+            sampler.should_sample(None, trace_id, "tracelog doctor").decision.is_sampled()
+            for trace_id in (1, 1 << 64 | 1, (1 << 128) - 1)
+        )
+    except Exception:  # a sampler of the application's that cannot be probed: not judged
+        return True
 
 
 def _multiprocess() -> list[DoctorCheck]:
@@ -287,6 +336,8 @@ def _events_check(
     sdk = _sdk_provider_class()
     if sdk is None or not isinstance(provider, sdk):
         return DoctorCheck.skipped("span-events", "no SDK tracer provider (see sdk)")
+    if isinstance(provider.get_tracer("tracelog.doctor"), trace.NoOpTracer):
+        return DoctorCheck.skipped("span-events", "the SDK is disabled (see sdk)")
     if not recording or not hasattr(span, "events"):
         sampler = getattr(provider, "sampler", None)
         described = sampler.get_description() if sampler is not None else "its sampler"
