@@ -692,6 +692,34 @@ class TestPrometheus:
             " http_server_requests_total in the last 60 minutes"
         )
 
+    def test_the_series_named_are_those_holding_exemplars(
+        self,
+        tracer: tuple[trace.Tracer, InMemorySpanExporter],
+        serve: Callable[[Callable[..., Any]], Server],
+        tmp_path: Path,
+    ) -> None:
+        """Exemplars on the latency histogram only: the finding names it, not the counter."""
+        registry = prometheus_client.CollectorRegistry()
+        latency = tracelog.metrics.Histogram(
+            "http_server_request_duration_seconds", "latency", registry=registry
+        )
+        with tracer[0].start_as_current_span("work"):
+            latency.observe(0.2)
+        server = serve(tracelog.metrics.make_wsgi_app(registry))
+        with running(tmp_path, int(server.url.rsplit(":", 1)[1])) as prometheus:
+            found: list[tracelog.DoctorReport] = []
+
+            def held() -> bool:
+                found[:] = [run(in_process=False, prometheus_url=prometheus.url)]
+                return found[0].ok
+
+            wait_for(held, timeout=30, failure=lambda: f"not ok within 30 s:\n{found[0]}")
+        finding = found[0]["prometheus-exemplars"].finding
+        assert finding.endswith(
+            " exemplars with trace_id on http_server_request_duration_seconds_bucket"
+            " in the last 60 minutes"
+        ), finding
+
     def test_without_the_feature_flag_storage_is_a_problem(
         self, metered: tuple[MeteredApp, Server], tmp_path: Path
     ) -> None:
