@@ -826,6 +826,21 @@ class TestLogFiles:
             "1 file, 2 lines read: all JSON, 2 with trace IDs (2 otel)",
         )
 
+    @pytest.mark.parametrize(
+        "content",
+        [b"", b"x" * (3 << 20) + b"\n", b'{"trace_id": "1"'],
+        ids=["empty", "huge", "cut"],
+    )
+    def test_no_complete_line_is_a_problem_saying_so(self, tmp_path: Path, content: bytes) -> None:
+        """Empty, one line longer than the sample, or unterminated: no complete line, said so."""
+        (tmp_path / "app.log").write_bytes(content)
+        check = logs_check(tmp_path / "app.log")
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            "1 file, 0 lines read: no complete line in the 1 MiB read of each file"
+            " (a line counts once its line end is written)",
+        )
+
     def test_a_damaged_gzip_file_is_named_unread(self, tmp_path: Path) -> None:
         """A gzip rotation cut short is reported as unread; the other files are still checked."""
         write_logs(tmp_path / "app.log", in_span=True, count=2)

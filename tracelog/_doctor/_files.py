@@ -118,7 +118,14 @@ def files_check(paths: Iterable[str]) -> list[DoctorCheck]:
     ids = sum(with_ids.values())
     profiles = ", ".join(f"{count} {profile}" for profile, count in with_ids.most_common())
     if lines == 0:
-        return [DoctorCheck.problem(name, f"{read}: no line", "give files that hold logs")]
+        return [
+            DoctorCheck.problem(
+                name,
+                f"{read}: no complete line in the {SAMPLE >> 20} MiB read of each file (a line"
+                " counts once its line end is written)",
+                "give files that hold logs",
+            )
+        ]
     if damaged:
         return [
             DoctorCheck.problem(
