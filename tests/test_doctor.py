@@ -383,8 +383,9 @@ class TestInProcess:
             tracelog.doctor(metrics_url="localhost:8000/metrics")
         with pytest.raises(TypeError, match="logs takes a collection"):
             tracelog.doctor(logs="/var/log")
-        with pytest.raises(ValueError, match="timeout must be a positive number"):
-            tracelog.doctor(timeout=0)
+        for timeout in (0, float("inf"), float("nan"), 1e12):
+            with pytest.raises(ValueError, match="timeout must be a positive number"):
+                tracelog.doctor(timeout=timeout)
 
 
 class TestReportText:
@@ -1000,10 +1001,16 @@ class TestCommand:
         )
 
     def test_bad_timeout_exits_2(self, tmp_path: Path) -> None:
-        """A timeout that is not a positive number is refused by the parser (exit 2)."""
+        """A timeout that is not a positive number, or too large for a socket, exits 2."""
         result = tracelog_command("doctor", "--logs", ".", "--timeout", "-1", cwd=tmp_path)
         assert result.returncode == 2
         assert "must be a positive number of seconds: '-1'" in result.stderr
+        result = tracelog_command("doctor", "--logs", ".", "--timeout", "1e12", cwd=tmp_path)
+        assert (result.returncode, result.stderr) == (
+            2,
+            "tracelog doctor: error: timeout must be a positive number of seconds,"
+            " not 1000000000000.0\n",
+        )
 
     def test_problems_exit_1_with_fix_lines(
         self, tmp_path: Path, serve: Callable[[Callable[..., Any]], Server]
