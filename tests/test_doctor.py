@@ -926,6 +926,23 @@ class TestCommand:
         assert statuses(result.stdout) == [("ok", name) for name in IN_PROCESS]
         assert (tmp_path / "app.log").read_text() == ""
 
+    def test_an_app_that_leaves_a_thread_running_does_not_hang_the_command(
+        self, tmp_path: Path
+    ) -> None:
+        """A module starting a non-daemon worker: the report, a note naming it, exit 0, no hang."""
+        app_module(tmp_path, sdk=True)
+        with (tmp_path / "shop.py").open("a") as module:
+            module.write(
+                "import threading\n"
+                "threading.Thread(target=threading.Event().wait, name='worker').start()\n"
+            )
+        result = tracelog_command("doctor", "--import", "shop", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert statuses(result.stdout) == [("ok", name) for name in IN_PROCESS]
+        assert result.stderr == (
+            "tracelog doctor: not waiting for the threads the application started: worker\n"
+        )
+
     def test_no_sdk_exits_1_and_names_it(self, tmp_path: Path) -> None:
         """Without an SDK provider: the sdk problem and its fix, logs still checked, exit 1."""
         app_module(tmp_path, sdk=False)

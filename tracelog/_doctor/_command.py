@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import threading
 from typing import IO
 
 from tracelog._console import escape_terminal
@@ -62,7 +64,34 @@ def _run(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     for line in report.lines():
         stdout.write(escape_terminal(line) + "\n")
     stdout.flush()
-    return EXIT_HEALTHY if report.ok else EXIT_PROBLEM
+    status = EXIT_HEALTHY if report.ok else EXIT_PROBLEM
+    if options.module:
+        _leave(status, stderr)
+    return status
+
+
+def _leave(status: int, stderr: IO[str]) -> None:
+    """Exit now if the imported application left threads running that Python would wait for.
+
+    A module that starts a worker or a server in a non-daemon thread would
+    otherwise keep the command from ever ending, its report printed.
+    """
+    lingering = [
+        thread.name
+        for thread in threading.enumerate()
+        if thread.is_alive() and not thread.daemon and thread is not threading.main_thread()
+    ]
+    if not lingering or threading.current_thread() is not threading.main_thread():
+        return
+    stderr.write(
+        "tracelog doctor: not waiting for the threads the application started: "
+        + escape_terminal(", ".join(lingering))
+        + "\n"
+    )
+    for stream in (sys.stdout, sys.stderr, stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
