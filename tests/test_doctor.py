@@ -335,6 +335,21 @@ class TestInProcess:
             "tracelog doctor probe",
         ]
 
+    @pytest.mark.parametrize("length", [8, 40, 45])
+    def test_event_names_cut_at_the_value_length_still_count(
+        self, global_provider: Callable[..., InMemorySpanExporter], length: int
+    ) -> None:
+        """configure(attribute_value_length=N) cuts the events' names; they still match."""
+        exporter = global_provider()
+        tracelog.configure(output=io.StringIO(), attribute_value_length=length)
+        report = tracelog.doctor()
+        assert report["span-events"] == tracelog.DoctorCheck.ok(
+            "span-events",
+            "the test span got the test line of stdlib, structlog, loguru as an event",
+        )
+        [span] = exporter.get_finished_spans()
+        assert [len(event.name) for event in span.events] == [length] * 3
+
     def test_span_events_off_is_not_checked(
         self, global_provider: Callable[..., InMemorySpanExporter]
     ) -> None:
