@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -511,6 +512,31 @@ class TestMetricsUrl:
         assert report["metrics-exemplars"].finding == (
             "2 exemplars labelled trace_id, span_id on"
             " http_server_request_duration_seconds_bucket, http_server_requests_total"
+        )
+
+    def test_credentials_in_the_url_are_sent_and_not_shown(
+        self, metered: tuple[MeteredApp, Server], serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """user:password@ in the URL is sent as Basic authorization; the report hides it."""
+        app, _ = metered
+        expected = "Basic " + base64.b64encode(b"doctor:p@ss word").decode()
+
+        def guarded_metrics(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("HTTP_AUTHORIZATION") != expected:
+                start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+                return [b"who are you?"]
+            return app.metrics(environ, start_response)
+
+        server = serve(guarded_metrics)
+        host = server.url.removeprefix("http://")
+        report = metrics_report(f"http://doctor:p%40ss%20word@{host}/metrics")
+        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", OK)]
+        assert report["metrics-format"].finding.startswith(
+            f"http://doctor:***@{host}/metrics answers application/openmetrics-text;"
+        )
+        refused = metrics_report(f"http://doctor:wrong@{host}/metrics")
+        assert refused["metrics-format"].finding == (
+            f"http://doctor:***@{host}/metrics answered 401 Unauthorized"
         )
 
     def test_classic_text_is_a_problem(

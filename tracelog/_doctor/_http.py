@@ -8,6 +8,7 @@ sockets down at the deadline, which ends any read in progress.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import ipaddress
@@ -19,7 +20,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, NamedTuple
 
-__all__ = ["Answer", "HttpError", "check_url", "get", "join"]
+__all__ = ["Answer", "HttpError", "check_url", "get", "join", "shown"]
 
 LIMIT = 64 << 20  # bytes read at most from one answer
 _CHUNK = 64 << 10
@@ -49,6 +50,33 @@ def check_url(url: object, option: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{option} must be an http:// or https:// URL with a host, not {url!r}")
     return url
+
+
+def shown(url: str) -> str:
+    """*url* fit for a report: a password in it replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+
+
+def _request(url: str, accept: str | None) -> urllib.request.Request:
+    """A GET of *url*; a ``user:password@`` in it is sent as Basic authorization instead."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        request = urllib.request.Request(url)
+    else:
+        request = urllib.request.Request(
+            parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        )
+        credentials = f"{parts.username or ''}:{parts.password or ''}"
+        token = base64.b64encode(urllib.parse.unquote(credentials).encode()).decode("ascii")
+        # Unredirected: a redirect to another host must not carry the credentials.
+        request.add_unredirected_header("Authorization", f"Basic {token}")
+    if accept:
+        request.add_header("Accept", accept)
+    return request
 
 
 def join(base: str, path: str) -> str:
@@ -145,7 +173,8 @@ def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
         HttpError: no answer, a status of 400 or more, a timeout, or a body over `LIMIT`.
     """
     deadline = time.monotonic() + timeout
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    request = _request(url, accept)
+    url = shown(url)
     silent = f"{url}: no answer within {timeout:g} s"
     late = f"{url}: no complete answer within {timeout:g} s"
     with _Watch(timeout) as watch:

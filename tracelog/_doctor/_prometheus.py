@@ -15,7 +15,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from tracelog._doctor._http import HttpError, get, join
+from tracelog._doctor._http import HttpError, get, join, shown
 from tracelog._doctor._metrics import exemplar_label_names
 from tracelog._doctor._report import DoctorCheck, Status
 
@@ -54,7 +54,7 @@ def _json(url: str, timeout: float) -> Any:
     try:
         return json.loads(answer.body)
     except ValueError:
-        raise HttpError(f"{url}: the answer is not JSON") from None
+        raise HttpError(f"{shown(url)}: the answer is not JSON") from None
 
 
 def _capacity(url: str, timeout: float) -> float | None:
