@@ -24,7 +24,7 @@ import prometheus_client
 import pytest
 import structlog
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
@@ -135,6 +135,43 @@ class TestInProcess:
             worker.join()
         messages = [json.loads(line)["message"] for line in output.getvalue().splitlines()]
         assert messages == [text for n in range(sent) for text in (f"line {n}", f"loguru line {n}")]
+
+    def test_a_slow_exporter_does_not_hold_up_configure(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """While the test span is being exported, another thread's configure() goes ahead."""
+        global_provider()
+        exporting, release = threading.Event(), threading.Event()
+
+        class SlowProcessor(SpanProcessor):
+            """Exports as spans end, slowly (a synchronous exporter to a far collector)."""
+
+            def on_end(self, span: ReadableSpan) -> None:
+                if span.name == "tracelog doctor":
+                    exporting.set()
+                    release.wait(timeout=30)
+
+        provider = trace.get_tracer_provider()
+        assert isinstance(provider, TracerProvider)
+        provider.add_span_processor(SlowProcessor())
+        tracelog.configure(output=io.StringIO())
+        reports: list[tracelog.DoctorReport] = []
+        checking = threading.Thread(target=lambda: reports.append(tracelog.doctor()))
+        reconfiguring = threading.Thread(
+            target=lambda: tracelog.configure(output=io.StringIO(), level="DEBUG")
+        )
+        checking.start()
+        try:
+            assert exporting.wait(timeout=10)
+            reconfiguring.start()
+            reconfiguring.join(timeout=5)
+            assert not reconfiguring.is_alive(), "configure() waited for the export"
+        finally:
+            release.set()
+            checking.join(timeout=30)
+            if reconfiguring.ident is not None:
+                reconfiguring.join(timeout=30)
+        assert reports[0].ok, str(reports[0])
 
     def test_configure_not_called_is_a_problem(
         self, global_provider: Callable[..., InMemorySpanExporter]

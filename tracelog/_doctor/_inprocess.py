@@ -148,21 +148,38 @@ def _multiprocess() -> list[DoctorCheck]:
     return [DoctorCheck.ok("multiprocess", "PROMETHEUS_MULTIPROC_DIR is not set: exemplars kept")]
 
 
+def _not_configured() -> list[DoctorCheck]:
+    return [
+        DoctorCheck.problem(
+            "logs",
+            "tracelog.configure() was not called in this process:"
+            " no library writes tracelog's lines",
+            "call tracelog.configure()",
+        ),
+        DoctorCheck.skipped("span-events", "tracelog.configure() was not called"),
+    ]
+
+
 def _logs_and_events() -> list[DoctorCheck]:
-    # configure()'s lock: no reconfiguration swaps the output under the check.
-    with _configure._lock:
-        state = _configure.configured()
-        if state is None:
-            return [
-                DoctorCheck.problem(
-                    "logs",
-                    "tracelog.configure() was not called in this process:"
-                    " no library writes tracelog's lines",
-                    "call tracelog.configure()",
-                ),
-                DoctorCheck.skipped("span-events", "tracelog.configure() was not called"),
-            ]
-        return _test_span(state)
+    if _configure.configured() is None:
+        return _not_configured()  # no test span for nothing to test
+    token = secrets.token_hex(8)
+    # A root span: the sampler decides on it alone, not on a caller's span.
+    span = trace.get_tracer("tracelog.doctor").start_span("tracelog doctor", context=Context())
+    recording = span.is_recording()
+    try:
+        # configure()'s lock: no reconfiguration swaps the output under the test lines.
+        with _configure._lock:
+            state = _configure.configured()
+            if state is None:  # reset() meanwhile
+                return _not_configured()
+            context, lines = _test_lines(state, span, token)
+    finally:
+        # Outside the lock: a span processor exporting as the span ends may be slow.
+        span.end()
+    checks = [_line_check(name, state, context, result) for name, result in lines.items()]
+    checks.append(_events_check(state, span, recording, token, lines))
+    return checks
 
 
 def _test_level(state: _configure.Configured) -> tuple[int, str]:
@@ -171,30 +188,24 @@ def _test_level(state: _configure.Configured) -> tuple[int, str]:
     return next(((n, name) for n, name in _LEVELS if n >= wanted), _LEVELS[-1])
 
 
-def _test_span(state: _configure.Configured) -> list[DoctorCheck]:
-    token = secrets.token_hex(8)
+def _test_lines(
+    state: _configure.Configured, span: trace.Span, token: str
+) -> tuple[TraceContext | None, dict[str, _Result]]:
+    """Log the test lines inside *span*; the IDs they must carry, and what was written."""
     level = _test_level(state)
-    tracer = trace.get_tracer("tracelog.doctor")
-    # A root span: the sampler decides on it alone, not on a caller's span.
-    with tracer.start_as_current_span("tracelog doctor", context=Context()) as span:
-        recording = span.is_recording()
+    with trace.use_span(span, end_on_exit=False):
         context = current()
-        if context is None:
-            # No SDK: a span with IDs of its own still tests the log lines.
-            made_up = SpanContext(
-                trace_id=secrets.randbits(128) or 1,
-                span_id=secrets.randbits(64) or 1,
-                is_remote=False,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED),
-            )
-            with trace.use_span(NonRecordingSpan(made_up)):
-                context = current()
-                lines = _log_lines(state, token, level)
-        else:
-            lines = _log_lines(state, token, level)
-    checks = [_line_check(name, state, context, result) for name, result in lines.items()]
-    checks.append(_events_check(state, span, recording, token, lines))
-    return checks
+        if context is not None:
+            return context, _log_lines(state, token, level)
+    # No SDK: a span with IDs of its own still tests the log lines.
+    made_up = SpanContext(
+        trace_id=secrets.randbits(128) or 1,
+        span_id=secrets.randbits(64) or 1,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    with trace.use_span(NonRecordingSpan(made_up)):
+        return current(), _log_lines(state, token, level)
 
 
 # What each library's test emits: its lines, or a reason it could not log.
