@@ -24,11 +24,12 @@ def doctor(
 ) -> DoctorReport:
     """Check this process's set-up, and optionally its metrics, Prometheus and log files.
 
-    In this process: an OpenTelemetry SDK tracer provider is installed; a
-    test span (a root span named ``tracelog doctor``, exported like any
-    other) yields log lines with its IDs, in the configured field profile,
-    from every library `tracelog.configure` set up (the test lines are kept
-    out of the configured output); they become events on that span;
+    In this process: an OpenTelemetry SDK tracer provider is installed,
+    enabled, with a sampler that samples root spans; a test span (a root
+    span named ``tracelog doctor``, exported like any other) yields log
+    lines with its IDs, in the configured field profile, from every library
+    `tracelog.configure` set up (the test lines are kept out of the
+    configured output); they become events on that span;
     ``PROMETHEUS_MULTIPROC_DIR`` is unset.
 
     Args:
