@@ -931,6 +931,17 @@ class TestLogFiles:
             f"2 files, 2 lines read (1 unread: {tmp_path}/app.log.1.gz: damaged or truncated gzip"
         )
 
+    def test_a_fifo_is_named_and_not_waited_on(self, tmp_path: Path) -> None:
+        """A FIFO with no writer is not opened (which would block): a problem naming it."""
+        fifo = tmp_path / "app.log"
+        os.mkfifo(fifo)
+        check = logs_check(fifo)
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            f"{fifo}: not a regular file (a FIFO or a pipe): its newest lines cannot be read"
+            " without waiting on its writer",
+        )
+
     def test_a_directory_without_logs_is_a_problem(self, tmp_path: Path) -> None:
         """No file named like a log: a problem saying which names are looked for."""
         (tmp_path / "notes.txt").write_text("hello\n")
