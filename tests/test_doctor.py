@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -23,10 +24,10 @@ import prometheus_client
 import pytest
 import structlog
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.util._once import Once
 
 import tracelog
@@ -135,6 +136,43 @@ class TestInProcess:
         messages = [json.loads(line)["message"] for line in output.getvalue().splitlines()]
         assert messages == [text for n in range(sent) for text in (f"line {n}", f"loguru line {n}")]
 
+    def test_a_slow_exporter_does_not_hold_up_configure(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """While the test span is being exported, another thread's configure() goes ahead."""
+        global_provider()
+        exporting, release = threading.Event(), threading.Event()
+
+        class SlowProcessor(SpanProcessor):
+            """Exports as spans end, slowly (a synchronous exporter to a far collector)."""
+
+            def on_end(self, span: ReadableSpan) -> None:
+                if span.name == "tracelog doctor":
+                    exporting.set()
+                    release.wait(timeout=30)
+
+        provider = trace.get_tracer_provider()
+        assert isinstance(provider, TracerProvider)
+        provider.add_span_processor(SlowProcessor())
+        tracelog.configure(output=io.StringIO())
+        reports: list[tracelog.DoctorReport] = []
+        checking = threading.Thread(target=lambda: reports.append(tracelog.doctor()))
+        reconfiguring = threading.Thread(
+            target=lambda: tracelog.configure(output=io.StringIO(), level="DEBUG")
+        )
+        checking.start()
+        try:
+            assert exporting.wait(timeout=10)
+            reconfiguring.start()
+            reconfiguring.join(timeout=5)
+            assert not reconfiguring.is_alive(), "configure() waited for the export"
+        finally:
+            release.set()
+            checking.join(timeout=30)
+            if reconfiguring.ident is not None:
+                reconfiguring.join(timeout=30)
+        assert reports[0].ok, str(reports[0])
+
     def test_configure_not_called_is_a_problem(
         self, global_provider: Callable[..., InMemorySpanExporter]
     ) -> None:
@@ -235,19 +273,120 @@ class TestInProcess:
             "the test line of loguru did not become an event on the test span"
         )
 
-    def test_a_sampler_that_drops_the_span_leaves_events_unchecked(
-        self, global_provider: Callable[..., InMemorySpanExporter]
+    @pytest.mark.parametrize(
+        "sampler",
+        [ALWAYS_OFF, TraceIdRatioBased(0), ParentBased(ALWAYS_OFF)],
+        ids=["always-off", "ratio-0", "parent-based-off"],
+    )
+    def test_a_sampler_that_samples_no_root_span_is_a_problem(
+        self, global_provider: Callable[..., InMemorySpanExporter], sampler: Sampler
     ) -> None:
-        """An unsampled test span: lines still carry IDs; span events are not checked, and why."""
-        global_provider(ALWAYS_OFF)
+        """A sampler that never samples a root span is named; span events are not checked."""
+        global_provider(sampler)
         tracelog.configure(output=io.StringIO())
         report = tracelog.doctor()
+        described = sampler.get_description()
+        assert report["sdk"].status is PROBLEM
+        assert report["sdk"].finding == (
+            f"the sampler {described} samples no root span: no trace is exported, and no"
+            " exemplar written (tracelog writes them in sampled spans only), so log lines"
+            " and metrics link to nothing"
+        )
         assert report["logs-stdlib"].status is OK
         assert report["span-events"].status is NOT_CHECKED
         assert report["span-events"].finding == (
-            "the sampler (AlwaysOffSampler) did not record the test span"
+            f"the sampler ({described}) did not record the test span"
         )
-        assert report.ok
+
+    def test_a_ratio_sampler_above_0_is_ok(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """A sampler keeping a small share of root spans passes the sdk check."""
+        global_provider(ParentBased(TraceIdRatioBased(0.001)))
+        tracelog.configure(output=io.StringIO())
+        check = tracelog.doctor()["sdk"]
+        assert (check.status, check.finding) == (
+            OK,
+            "opentelemetry.sdk.trace.TracerProvider, sampler ParentBased{root:TraceIdRatioBased"
+            "{0.001},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler"
+            ",localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}",
+        )
+
+    def test_a_disabled_sdk_is_a_problem(
+        self,
+        global_provider: Callable[..., InMemorySpanExporter],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """OTEL_SDK_DISABLED=true: the SDK makes no span; named, and span events not checked."""
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+        exporter = global_provider()
+        tracelog.configure(output=io.StringIO())
+        report = tracelog.doctor()
+        assert report["sdk"] == tracelog.DoctorCheck.problem(
+            "sdk",
+            "opentelemetry.sdk.trace.TracerProvider is disabled (OTEL_SDK_DISABLED=true):"
+            " it makes no span, so log lines carry no trace IDs",
+            "unset OTEL_SDK_DISABLED",
+        )
+        assert report["span-events"] == tracelog.DoctorCheck.skipped(
+            "span-events", "the SDK is disabled (see sdk)"
+        )
+        assert not report.ok
+        assert exporter.get_finished_spans() == ()
+
+    def test_another_vendors_provider_with_trace_ids_is_ok(self) -> None:
+        """A provider that is not the SDK's class but makes spans with IDs passes sdk and logs."""
+        exporter = InMemorySpanExporter()
+        inner = TracerProvider()
+        inner.add_span_processor(SimpleSpanProcessor(exporter))
+
+        class VendorProvider(trace.TracerProvider):
+            """A vendor's provider: its own class, spans made by an SDK inside it."""
+
+            def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+                return inner.get_tracer(*args, **kwargs)
+
+        _reset_tracer_provider()
+        trace.set_tracer_provider(VendorProvider())
+        try:
+            tracelog.configure(output=io.StringIO())
+            report = tracelog.doctor()
+        finally:
+            _reset_tracer_provider()
+            inner.shutdown()
+        assert report["sdk"] == tracelog.DoctorCheck.ok(
+            "sdk",
+            "tests.test_doctor.TestInProcess.test_another_vendors_provider_with_trace_ids_is_ok"
+            ".<locals>.VendorProvider, not the SDK's TracerProvider: its spans carry trace IDs"
+            " (span events are checked with the SDK only)",
+        )
+        assert outcome(report) == [
+            ("sdk", OK),
+            ("logs-stdlib", OK),
+            ("logs-structlog", OK),
+            ("logs-loguru", OK),
+            ("span-events", NOT_CHECKED),
+            ("multiprocess", OK),
+        ]
+        assert sorted(span.name for span in exporter.get_finished_spans()) == [
+            "tracelog doctor",
+            "tracelog doctor probe",
+        ]
+
+    @pytest.mark.parametrize("length", [8, 40, 45])
+    def test_event_names_cut_at_the_value_length_still_count(
+        self, global_provider: Callable[..., InMemorySpanExporter], length: int
+    ) -> None:
+        """configure(attribute_value_length=N) cuts the events' names; they still match."""
+        exporter = global_provider()
+        tracelog.configure(output=io.StringIO(), attribute_value_length=length)
+        report = tracelog.doctor()
+        assert report["span-events"] == tracelog.DoctorCheck.ok(
+            "span-events",
+            "the test span got the test line of stdlib, structlog, loguru as an event",
+        )
+        [span] = exporter.get_finished_spans()
+        assert [len(event.name) for event in span.events] == [length] * 3
 
     def test_span_events_off_is_not_checked(
         self, global_provider: Callable[..., InMemorySpanExporter]
@@ -297,8 +436,9 @@ class TestInProcess:
             tracelog.doctor(metrics_url="localhost:8000/metrics")
         with pytest.raises(TypeError, match="logs takes a collection"):
             tracelog.doctor(logs="/var/log")
-        with pytest.raises(ValueError, match="timeout must be a positive number"):
-            tracelog.doctor(timeout=0)
+        for timeout in (0, float("inf"), float("nan"), 1e12):
+            with pytest.raises(ValueError, match="timeout must be a positive number"):
+                tracelog.doctor(timeout=timeout)
 
 
 class TestReportText:
@@ -409,6 +549,31 @@ class TestMetricsUrl:
         assert report["metrics-exemplars"].finding == (
             "2 exemplars labelled trace_id, span_id on"
             " http_server_request_duration_seconds_bucket, http_server_requests_total"
+        )
+
+    def test_credentials_in_the_url_are_sent_and_not_shown(
+        self, metered: tuple[MeteredApp, Server], serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """user:password@ in the URL is sent as Basic authorization; the report hides it."""
+        app, _ = metered
+        expected = "Basic " + base64.b64encode(b"doctor:p@ss word").decode()
+
+        def guarded_metrics(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("HTTP_AUTHORIZATION") != expected:
+                start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+                return [b"who are you?"]
+            return app.metrics(environ, start_response)
+
+        server = serve(guarded_metrics)
+        host = server.url.removeprefix("http://")
+        report = metrics_report(f"http://doctor:p%40ss%20word@{host}/metrics")
+        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", OK)]
+        assert report["metrics-format"].finding.startswith(
+            f"http://doctor:***@{host}/metrics answers application/openmetrics-text;"
+        )
+        refused = metrics_report(f"http://doctor:wrong@{host}/metrics")
+        assert refused["metrics-format"].finding == (
+            f"http://doctor:***@{host}/metrics answered 401 Unauthorized"
         )
 
     def test_classic_text_is_a_problem(
@@ -523,6 +688,50 @@ class TestMetricsUrl:
         assert report["metrics-format"].finding == f"{url}: no answer within 0.5 s"
         assert elapsed < 5
 
+    @pytest.mark.parametrize(
+        ("head", "drip", "finding"),
+        [
+            # The status line, then a header: no answer yet.
+            (b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000, "no answer"),
+            # A chunk size: the answer began.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"0" * 1000,
+                "no complete answer",
+            ),
+        ],
+        ids=["headers", "chunk-size"],
+    )
+    def test_a_server_that_trickles_bytes_times_out(
+        self, head: bytes, drip: bytes, finding: str
+    ) -> None:
+        """A server sending a byte now and then, inside a line, costs the timeout, not a hang."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+
+            def trickle() -> None:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    try:
+                        connection.sendall(head)
+                        for byte in drip:  # each byte well within the socket timeout
+                            connection.sendall(bytes([byte]))
+                            time.sleep(0.05)
+                    except OSError:  # the client gave up and closed
+                        pass
+
+            server = threading.Thread(target=trickle)
+            server.start()
+            started = time.monotonic()
+            report = metrics_report(url, timeout=0.5)
+            elapsed = time.monotonic() - started
+            server.join(timeout=60)
+        assert report["metrics-format"].finding == f"{url}: {finding} within 0.5 s"
+        assert elapsed < 5
+
 
 class TestPrometheus:
     """--prometheus-url against a real Prometheus, with and without exemplar storage."""
@@ -561,6 +770,34 @@ class TestPrometheus:
             " with trace_id on http_server_request_duration_seconds_bucket,"
             " http_server_requests_total in the last 60 minutes"
         )
+
+    def test_the_series_named_are_those_holding_exemplars(
+        self,
+        tracer: tuple[trace.Tracer, InMemorySpanExporter],
+        serve: Callable[[Callable[..., Any]], Server],
+        tmp_path: Path,
+    ) -> None:
+        """Exemplars on the latency histogram only: the finding names it, not the counter."""
+        registry = prometheus_client.CollectorRegistry()
+        latency = tracelog.metrics.Histogram(
+            "http_server_request_duration_seconds", "latency", registry=registry
+        )
+        with tracer[0].start_as_current_span("work"):
+            latency.observe(0.2)
+        server = serve(tracelog.metrics.make_wsgi_app(registry))
+        with running(tmp_path, int(server.url.rsplit(":", 1)[1])) as prometheus:
+            found: list[tracelog.DoctorReport] = []
+
+            def held() -> bool:
+                found[:] = [run(in_process=False, prometheus_url=prometheus.url)]
+                return found[0].ok
+
+            wait_for(held, timeout=30, failure=lambda: f"not ok within 30 s:\n{found[0]}")
+        finding = found[0]["prometheus-exemplars"].finding
+        assert finding.endswith(
+            " exemplars with trace_id on http_server_request_duration_seconds_bucket"
+            " in the last 60 minutes"
+        ), finding
 
     def test_without_the_feature_flag_storage_is_a_problem(
         self, metered: tuple[MeteredApp, Server], tmp_path: Path
@@ -668,6 +905,21 @@ class TestLogFiles:
             "1 file, 2 lines read: all JSON, 2 with trace IDs (2 otel)",
         )
 
+    @pytest.mark.parametrize(
+        "content",
+        [b"", b"x" * (3 << 20) + b"\n", b'{"trace_id": "1"'],
+        ids=["empty", "huge", "cut"],
+    )
+    def test_no_complete_line_is_a_problem_saying_so(self, tmp_path: Path, content: bytes) -> None:
+        """Empty, one line longer than the sample, or unterminated: no complete line, said so."""
+        (tmp_path / "app.log").write_bytes(content)
+        check = logs_check(tmp_path / "app.log")
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            "1 file, 0 lines read: no complete line in the 1 MiB read of each file"
+            " (a line counts once its line end is written)",
+        )
+
     def test_a_damaged_gzip_file_is_named_unread(self, tmp_path: Path) -> None:
         """A gzip rotation cut short is reported as unread; the other files are still checked."""
         write_logs(tmp_path / "app.log", in_span=True, count=2)
@@ -677,6 +929,17 @@ class TestLogFiles:
         assert check.status is OK
         assert check.finding.startswith(
             f"2 files, 2 lines read (1 unread: {tmp_path}/app.log.1.gz: damaged or truncated gzip"
+        )
+
+    def test_a_fifo_is_named_and_not_waited_on(self, tmp_path: Path) -> None:
+        """A FIFO with no writer is not opened (which would block): a problem naming it."""
+        fifo = tmp_path / "app.log"
+        os.mkfifo(fifo)
+        check = logs_check(fifo)
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            f"{fifo}: not a regular file (a FIFO or a pipe): its newest lines cannot be read"
+            " without waiting on its writer",
         )
 
     def test_a_directory_without_logs_is_a_problem(self, tmp_path: Path) -> None:
@@ -751,6 +1014,23 @@ class TestCommand:
         assert result.returncode == 0, result.stdout + result.stderr
         assert statuses(result.stdout) == [("ok", name) for name in IN_PROCESS]
         assert (tmp_path / "app.log").read_text() == ""
+
+    def test_an_app_that_leaves_a_thread_running_does_not_hang_the_command(
+        self, tmp_path: Path
+    ) -> None:
+        """A module starting a non-daemon worker: the report, a note naming it, exit 0, no hang."""
+        app_module(tmp_path, sdk=True)
+        with (tmp_path / "shop.py").open("a") as module:
+            module.write(
+                "import threading\n"
+                "threading.Thread(target=threading.Event().wait, name='worker').start()\n"
+            )
+        result = tracelog_command("doctor", "--import", "shop", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert statuses(result.stdout) == [("ok", name) for name in IN_PROCESS]
+        assert result.stderr == (
+            "tracelog doctor: not waiting for the threads the application started: worker\n"
+        )
 
     def test_no_sdk_exits_1_and_names_it(self, tmp_path: Path) -> None:
         """Without an SDK provider: the sdk problem and its fix, logs still checked, exit 1."""
@@ -827,10 +1107,16 @@ class TestCommand:
         )
 
     def test_bad_timeout_exits_2(self, tmp_path: Path) -> None:
-        """A timeout that is not a positive number is refused by the parser (exit 2)."""
+        """A timeout that is not a positive number, or too large for a socket, exits 2."""
         result = tracelog_command("doctor", "--logs", ".", "--timeout", "-1", cwd=tmp_path)
         assert result.returncode == 2
         assert "must be a positive number of seconds: '-1'" in result.stderr
+        result = tracelog_command("doctor", "--logs", ".", "--timeout", "1e12", cwd=tmp_path)
+        assert (result.returncode, result.stderr) == (
+            2,
+            "tracelog doctor: error: timeout must be a positive number of seconds,"
+            " not 1000000000000.0\n",
+        )
 
     def test_problems_exit_1_with_fix_lines(
         self, tmp_path: Path, serve: Callable[[Callable[..., Any]], Server]

@@ -20,7 +20,6 @@ __all__ = ["main"]
 
 EXIT_MATCHED, EXIT_NO_MATCH, EXIT_USAGE = 0, 1, 2
 EXIT_UNREAD = 2  # nothing matched, but a source was not read to its end (as grep does)
-EXIT_HEALTHY, EXIT_PROBLEM = 0, 1  # tracelog doctor: every check that ran passed, or not
 
 
 class _Progress:
@@ -223,109 +222,6 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def _doctor(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    import importlib
-
-    from tracelog._console import escape_terminal
-    from tracelog._doctor import run
-    from tracelog._doctor._http import check_url
-
-    def fail(message: str) -> int:
-        stderr.write(f"tracelog doctor: error: {escape_terminal(message)}\n")
-        return EXIT_USAGE
-
-    if not (options.module or options.metrics_url or options.prometheus_url or options.logs):
-        return fail("nothing to check: give --import, --metrics-url, --prometheus-url or --logs")
-    try:
-        for option, url in (
-            ("--metrics-url", options.metrics_url),
-            ("--prometheus-url", options.prometheus_url),
-        ):
-            if url is not None:
-                check_url(url, option)
-    except ValueError as error:
-        return fail(str(error))
-    for path in options.logs:
-        if not os.path.exists(path):
-            return fail(f"--logs {path!r}: no such file or directory")
-    if options.module:
-        # As `python -m` would: the application's modules are found from here.
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            importlib.import_module(options.module)
-        except (Exception, SystemExit) as error:  # the module's own failure, or its exit
-            return fail(
-                f"--import {options.module!r}: cannot import it: {type(error).__name__}: {error}"
-            )
-    try:
-        report = run(
-            in_process=bool(options.module),
-            metrics_url=options.metrics_url,
-            prometheus_url=options.prometheus_url,
-            logs=options.logs,
-            timeout=options.timeout,
-        )
-    except (TypeError, ValueError) as error:
-        return fail(str(error))
-    for line in report.lines():
-        stdout.write(escape_terminal(line) + "\n")
-    stdout.flush()
-    return EXIT_HEALTHY if report.ok else EXIT_PROBLEM
-
-
-def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    doctor = commands.add_parser(
-        "doctor",
-        help="check that logs, traces and metrics of a set-up join on the trace ID",
-        description=(
-            "Check a running set-up and print each point as ok, problem (with its fix) or"
-            " not checked. Exit status: 0 when every check that ran passed, 1 when one found"
-            " a problem, 2 on a usage error."
-        ),
-    )
-    doctor.add_argument(
-        "--import",
-        dest="module",
-        metavar="MODULE",
-        help="import the application's module that sets the tracer provider and calls"
-        " tracelog.configure(), then check this process (found from the current directory)",
-    )
-    doctor.add_argument(
-        "--metrics-url",
-        metavar="URL",
-        help="the app's metrics endpoint, e.g. http://host:8000/metrics",
-    )
-    doctor.add_argument(
-        "--prometheus-url", metavar="URL", help="Prometheus, e.g. http://localhost:9090"
-    )
-    doctor.add_argument(
-        "--logs",
-        metavar="PATH",
-        nargs="+",
-        default=[],
-        help="log files or directories: their newest lines must be JSON with trace IDs",
-    )
-    doctor.add_argument(
-        "--timeout",
-        metavar="S",
-        type=_seconds,
-        default=5.0,
-        help="seconds allowed for each HTTP request (default: 5)",
-    )
-    doctor.set_defaults(run=_doctor)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracelog", description="Logs, traces and metrics that join on the trace ID."
@@ -405,7 +301,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="also replace files tracelog did not write"
     )
     grafana.set_defaults(run=_grafana)
-    _add_doctor(commands)
+    from tracelog._doctor._command import add_doctor
+
+    add_doctor(commands)
     return parser
 
 

@@ -7,6 +7,7 @@ shadow the function ``tracelog.doctor``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 
 from tracelog._doctor._report import DoctorCheck, DoctorReport, Status, guarded
@@ -23,11 +24,12 @@ def doctor(
 ) -> DoctorReport:
     """Check this process's set-up, and optionally its metrics, Prometheus and log files.
 
-    In this process: an OpenTelemetry SDK tracer provider is installed; a
-    test span (a root span named ``tracelog doctor``, exported like any
-    other) yields log lines with its IDs, in the configured field profile,
-    from every library `tracelog.configure` set up (the test lines are kept
-    out of the configured output); they become events on that span;
+    In this process: an OpenTelemetry SDK tracer provider is installed,
+    enabled, with a sampler that samples root spans; a test span (a root
+    span named ``tracelog doctor``, exported like any other) yields log
+    lines with its IDs, in the configured field profile, from every library
+    `tracelog.configure` set up (the test lines are kept out of the
+    configured output); they become events on that span;
     ``PROMETHEUS_MULTIPROC_DIR`` is unset.
 
     Args:
@@ -75,7 +77,12 @@ def run(
     if isinstance(logs, (str, os.PathLike)):
         raise TypeError("logs takes a collection of paths, e.g. ['/var/log/app']")
     paths = [os.fspath(path) for path in logs]
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        # Sockets and timers take up to TIMEOUT_MAX (292 years) and overflow above.
+        or not 0 < timeout <= threading.TIMEOUT_MAX
+    ):
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     checks: list[DoctorCheck] = []
     if in_process:

@@ -79,6 +79,16 @@ def files_check(paths: Iterable[str]) -> list[DoctorCheck]:
     except OSError as error:
         return [DoctorCheck.problem(name, str(error), "give existing files or directories")]
     files = [source for source in sources if source.kind == "file"]
+    streams = [source.path for source in sources if source.kind != "file"]
+    if not files and streams:
+        return [
+            DoctorCheck.problem(
+                name,
+                f"{', '.join(streams)}: not a regular file (a FIFO or a pipe): its newest lines"
+                " cannot be read without waiting on its writer",
+                "give the log files, or the directory that holds them",
+            )
+        ]
     if not files:
         return [
             DoctorCheck.problem(
@@ -118,7 +128,14 @@ def files_check(paths: Iterable[str]) -> list[DoctorCheck]:
     ids = sum(with_ids.values())
     profiles = ", ".join(f"{count} {profile}" for profile, count in with_ids.most_common())
     if lines == 0:
-        return [DoctorCheck.problem(name, f"{read}: no line", "give files that hold logs")]
+        return [
+            DoctorCheck.problem(
+                name,
+                f"{read}: no complete line in the {SAMPLE >> 20} MiB read of each file (a line"
+                " counts once its line end is written)",
+                "give files that hold logs",
+            )
+        ]
     if damaged:
         return [
             DoctorCheck.problem(

@@ -1,22 +1,29 @@
-"""GET with a deadline and a size cap: a slow or endless server cannot hang the doctor."""
+"""GET with a deadline and a size cap: a slow or endless server cannot hang the doctor.
+
+A socket timeout bounds each read only: a server that sends a byte now and
+then (of its status line, a header or a chunk size, which ``http.client``
+reads whole) would hold a read for ever. So a timer shuts the request's
+sockets down at the deadline, which ends any read in progress.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.client
 import ipaddress
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["Answer", "HttpError", "check_url", "get", "join"]
+__all__ = ["Answer", "HttpError", "check_url", "get", "join", "shown"]
 
 LIMIT = 64 << 20  # bytes read at most from one answer
 _CHUNK = 64 << 10
-# Loopback is reached directly: a proxy from the environment must not see it.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_DEFAULT = urllib.request.build_opener()
 
 
 class Answer(NamedTuple):
@@ -45,19 +52,118 @@ def check_url(url: object, option: str) -> str:
     return url
 
 
+def shown(url: str) -> str:
+    """*url* fit for a report: a password in it replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+
+
+def _request(url: str, accept: str | None) -> urllib.request.Request:
+    """A GET of *url*; a ``user:password@`` in it is sent as Basic authorization instead."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        request = urllib.request.Request(url)
+    else:
+        request = urllib.request.Request(
+            parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        )
+        credentials = f"{parts.username or ''}:{parts.password or ''}"
+        token = base64.b64encode(urllib.parse.unquote(credentials).encode()).decode("ascii")
+        # Unredirected: a redirect to another host must not carry the credentials.
+        request.add_unredirected_header("Authorization", f"Basic {token}")
+    if accept:
+        request.add_header("Accept", accept)
+    return request
+
+
 def join(base: str, path: str) -> str:
     """*path* (``/api/...``) under *base*, which may hold a path prefix."""
     return base.rstrip("/") + path
 
 
-def _opener(url: str) -> urllib.request.OpenerDirector:
+class _Watch:
+    """Shuts down the sockets of one request when its deadline passes."""
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Watch:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        self._timer.join()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watched(http.client.HTTPConnection):
+    """A connection whose socket the request's `_Watch` can shut down."""
+
+    def __init__(self, *args: Any, watch: _Watch, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watch = watch
+
+    def connect(self) -> None:
+        super().connect()
+        self._watch.add(self.sock)
+
+
+class _WatchedTLS(_Watched, http.client.HTTPSConnection):
+    """`_Watched` over TLS."""
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, watch: _Watch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_Watched, req, watch=self._watch)  # type: ignore[arg-type]
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watch: _Watch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WatchedTLS, req, watch=self._watch)  # type: ignore[arg-type]
+
+
+def _opener(url: str, watch: _Watch) -> urllib.request.OpenerDirector:
+    handlers: list[urllib.request.BaseHandler] = [_HTTPHandler(watch), _HTTPSHandler(watch)]
     host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return _DIRECT
     try:
-        return _DIRECT if ipaddress.ip_address(host).is_loopback else _DEFAULT
+        direct = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return _DEFAULT
+        direct = False
+    if direct:  # loopback: a proxy from the environment must not see it
+        handlers.append(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(*handlers)
 
 
 def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
@@ -67,31 +173,40 @@ def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
         HttpError: no answer, a status of 400 or more, a timeout, or a body over `LIMIT`.
     """
     deadline = time.monotonic() + timeout
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    try:
-        with _opener(url).open(request, timeout=timeout) as response:
-            status = response.status
-            content_type = response.headers.get("Content-Type", "")
-            body = bytearray()
-            while True:
-                if time.monotonic() > deadline:
-                    raise HttpError(f"{url}: no complete answer within {timeout:g} s")
-                chunk = response.read1(_CHUNK)
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > LIMIT:
-                    raise HttpError(f"{url}: the answer is over {LIMIT >> 20} MiB")
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise HttpError(f"{url} answered {error.code} {error.reason}") from None
-    except urllib.error.URLError as error:
-        reason = error.reason
-        if isinstance(reason, TimeoutError):
-            raise HttpError(f"{url}: no answer within {timeout:g} s") from None
-        raise HttpError(f"cannot reach {url}: {reason}") from None
-    except TimeoutError:
-        raise HttpError(f"{url}: no answer within {timeout:g} s") from None
-    except (OSError, ValueError, http.client.HTTPException) as error:  # reset, bad status line
-        raise HttpError(f"{url}: {type(error).__name__}: {error}") from None
+    request = _request(url, accept)
+    url = shown(url)
+    silent = f"{url}: no answer within {timeout:g} s"
+    late = f"{url}: no complete answer within {timeout:g} s"
+    with _Watch(timeout) as watch:
+        try:
+            with _opener(url, watch).open(request, timeout=timeout) as response:
+                silent = late  # the status and headers came
+                status = response.status
+                content_type = response.headers.get("Content-Type", "")
+                body = bytearray()
+                while True:
+                    if time.monotonic() > deadline:
+                        raise HttpError(late)
+                    chunk = response.read1(_CHUNK)
+                    if not chunk:
+                        break
+                    body += chunk
+                    if len(body) > LIMIT:
+                        raise HttpError(f"{url}: the answer is over {LIMIT >> 20} MiB")
+        except urllib.error.HTTPError as error:
+            error.close()
+            raise HttpError(f"{url} answered {error.code} {error.reason}") from None
+        except urllib.error.URLError as error:
+            reason = error.reason
+            if isinstance(reason, TimeoutError) or watch.expired:
+                raise HttpError(silent) from None
+            raise HttpError(f"cannot reach {url}: {reason}") from None
+        except TimeoutError:
+            raise HttpError(silent) from None
+        except (OSError, ValueError, http.client.HTTPException) as error:  # reset, bad status line
+            if watch.expired:
+                raise HttpError(silent) from None
+            raise HttpError(f"{url}: {type(error).__name__}: {error}") from None
+        if watch.expired:  # the shut-down socket read as the end of the body
+            raise HttpError(late)
     return Answer(status, content_type, bytes(body))

@@ -11,6 +11,7 @@ read once it has ended.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -59,28 +60,77 @@ def _class_name(value: object) -> str:
 def _sdk() -> list[DoctorCheck]:
     provider = trace.get_tracer_provider()
     sdk = _sdk_provider_class()
-    if sdk is None:
+    if sdk is None or not isinstance(provider, sdk):
+        return [_other_provider(provider, sdk_installed=sdk is not None)]
+    if isinstance(provider.get_tracer("tracelog.doctor"), trace.NoOpTracer):
         return [
             DoctorCheck.problem(
                 "sdk",
-                f"the OpenTelemetry SDK is not installed; the API's {_class_name(provider)}"
-                " records no span, so log lines carry no trace IDs",
-                'pip install "tracelog[sdk]" and set an SDK TracerProvider at start-up',
+                f"{_class_name(provider)} is disabled (OTEL_SDK_DISABLED=true): it makes no span,"
+                " so log lines carry no trace IDs",
+                "unset OTEL_SDK_DISABLED",
             )
         ]
-    if not isinstance(provider, sdk):
+    sampler = provider.sampler  # type: ignore[attr-defined]  # the SDK's has one
+    described = sampler.get_description()
+    if not _samples_roots(sampler):
         return [
             DoctorCheck.problem(
                 "sdk",
-                f"the tracer provider is {_class_name(provider)}, not the SDK's TracerProvider:"
-                " no span is recorded, so log lines carry no trace IDs",
-                "at start-up, before any tracer is used: trace.set_tracer_provider("
-                "opentelemetry.sdk.trace.TracerProvider(...)) with a span processor and exporter",
+                f"the sampler {described} samples no root span: no trace is exported, and no"
+                " exemplar written (tracelog writes them in sampled spans only), so log lines"
+                " and metrics link to nothing",
+                "sample root spans, e.g. TracerProvider(sampler=ParentBased(TraceIdRatioBased"
+                "(0.1))) or OTEL_TRACES_SAMPLER=parentbased_traceidratio with"
+                " OTEL_TRACES_SAMPLER_ARG above 0",
             )
         ]
-    sampler = getattr(provider, "sampler", None)  # a property of the SDK's only
-    described = sampler.get_description() if sampler is not None else "none"
     return [DoctorCheck.ok("sdk", f"{_class_name(provider)}, sampler {described}")]
+
+
+def _other_provider(provider: trace.TracerProvider, *, sdk_installed: bool) -> DoctorCheck:
+    """The ``sdk`` check for a provider that is not the SDK's: do its spans carry IDs?"""
+    valid = False
+    if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        # Another vendor's provider: one probe span (ended, so exported like any other).
+        probe = provider.get_tracer("tracelog.doctor").start_span(
+            "tracelog doctor probe", context=Context()
+        )
+        try:
+            valid = probe.get_span_context().is_valid
+        finally:
+            probe.end()
+    if valid:
+        return DoctorCheck.ok(
+            "sdk",
+            f"{_class_name(provider)}, not the SDK's TracerProvider: its spans carry trace IDs"
+            " (span events are checked with the SDK only)",
+        )
+    if not sdk_installed:
+        return DoctorCheck.problem(
+            "sdk",
+            f"the OpenTelemetry SDK is not installed; the API's {_class_name(provider)}"
+            " records no span, so log lines carry no trace IDs",
+            'pip install "tracelog[sdk]" and set an SDK TracerProvider at start-up',
+        )
+    return DoctorCheck.problem(
+        "sdk",
+        f"the tracer provider is {_class_name(provider)}, not the SDK's TracerProvider:"
+        " no span is recorded, so log lines carry no trace IDs",
+        "at start-up, before any tracer is used: trace.set_tracer_provider("
+        "opentelemetry.sdk.trace.TracerProvider(...)) with a span processor and exporter",
+    )
+
+
+def _samples_roots(sampler: Any) -> bool:
+    """Whether *sampler* samples some root span (probed with IDs a ratio sampler keeps first)."""
+    try:
+        return any(
+            sampler.should_sample(None, trace_id, "tracelog doctor").decision.is_sampled()
+            for trace_id in (1, 1 << 64 | 1, (1 << 128) - 1)
+        )
+    except Exception:  # a sampler of the application's that cannot be probed: not judged
+        return True
 
 
 def _multiprocess() -> list[DoctorCheck]:
@@ -98,21 +148,38 @@ def _multiprocess() -> list[DoctorCheck]:
     return [DoctorCheck.ok("multiprocess", "PROMETHEUS_MULTIPROC_DIR is not set: exemplars kept")]
 
 
+def _not_configured() -> list[DoctorCheck]:
+    return [
+        DoctorCheck.problem(
+            "logs",
+            "tracelog.configure() was not called in this process:"
+            " no library writes tracelog's lines",
+            "call tracelog.configure()",
+        ),
+        DoctorCheck.skipped("span-events", "tracelog.configure() was not called"),
+    ]
+
+
 def _logs_and_events() -> list[DoctorCheck]:
-    # configure()'s lock: no reconfiguration swaps the output under the check.
-    with _configure._lock:
-        state = _configure.configured()
-        if state is None:
-            return [
-                DoctorCheck.problem(
-                    "logs",
-                    "tracelog.configure() was not called in this process:"
-                    " no library writes tracelog's lines",
-                    "call tracelog.configure()",
-                ),
-                DoctorCheck.skipped("span-events", "tracelog.configure() was not called"),
-            ]
-        return _test_span(state)
+    if _configure.configured() is None:
+        return _not_configured()  # no test span for nothing to test
+    token = secrets.token_hex(8)
+    # A root span: the sampler decides on it alone, not on a caller's span.
+    span = trace.get_tracer("tracelog.doctor").start_span("tracelog doctor", context=Context())
+    recording = span.is_recording()
+    try:
+        # configure()'s lock: no reconfiguration swaps the output under the test lines.
+        with _configure._lock:
+            state = _configure.configured()
+            if state is None:  # reset() meanwhile
+                return _not_configured()
+            context, lines = _test_lines(state, span, token)
+    finally:
+        # Outside the lock: a span processor exporting as the span ends may be slow.
+        span.end()
+    checks = [_line_check(name, state, context, result) for name, result in lines.items()]
+    checks.append(_events_check(state, span, recording, token, lines))
+    return checks
 
 
 def _test_level(state: _configure.Configured) -> tuple[int, str]:
@@ -121,30 +188,24 @@ def _test_level(state: _configure.Configured) -> tuple[int, str]:
     return next(((n, name) for n, name in _LEVELS if n >= wanted), _LEVELS[-1])
 
 
-def _test_span(state: _configure.Configured) -> list[DoctorCheck]:
-    token = secrets.token_hex(8)
+def _test_lines(
+    state: _configure.Configured, span: trace.Span, token: str
+) -> tuple[TraceContext | None, dict[str, _Result]]:
+    """Log the test lines inside *span*; the IDs they must carry, and what was written."""
     level = _test_level(state)
-    tracer = trace.get_tracer("tracelog.doctor")
-    # A root span: the sampler decides on it alone, not on a caller's span.
-    with tracer.start_as_current_span("tracelog doctor", context=Context()) as span:
-        recording = span.is_recording()
+    with trace.use_span(span, end_on_exit=False):
         context = current()
-        if context is None:
-            # No SDK: a span with IDs of its own still tests the log lines.
-            made_up = SpanContext(
-                trace_id=secrets.randbits(128) or 1,
-                span_id=secrets.randbits(64) or 1,
-                is_remote=False,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED),
-            )
-            with trace.use_span(NonRecordingSpan(made_up)):
-                context = current()
-                lines = _log_lines(state, token, level)
-        else:
-            lines = _log_lines(state, token, level)
-    checks = [_line_check(name, state, context, result) for name, result in lines.items()]
-    checks.append(_events_check(state, span, recording, token, lines))
-    return checks
+        if context is not None:
+            return context, _log_lines(state, token, level)
+    # No SDK: a span with IDs of its own still tests the log lines.
+    made_up = SpanContext(
+        trace_id=secrets.randbits(128) or 1,
+        span_id=secrets.randbits(64) or 1,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    with trace.use_span(NonRecordingSpan(made_up)):
+        return current(), _log_lines(state, token, level)
 
 
 # What each library's test emits: its lines, or a reason it could not log.
@@ -287,15 +348,24 @@ def _events_check(
     sdk = _sdk_provider_class()
     if sdk is None or not isinstance(provider, sdk):
         return DoctorCheck.skipped("span-events", "no SDK tracer provider (see sdk)")
+    if isinstance(provider.get_tracer("tracelog.doctor"), trace.NoOpTracer):
+        return DoctorCheck.skipped("span-events", "the SDK is disabled (see sdk)")
     if not recording or not hasattr(span, "events"):
         sampler = getattr(provider, "sampler", None)
         described = sampler.get_description() if sampler is not None else "its sampler"
         return DoctorCheck.skipped(
             "span-events", f"the sampler ({described}) did not record the test span"
         )
-    names = {event.name for event in span.events}
+    # Event names are cut at configure(attribute_value_length=...), as every value is.
+    names = collections.Counter(event.name for event in span.events)
     tried = [name for name, (_, broken) in lines.items() if broken is None]
-    missing = [name for name in tried if _message(token, name) not in names]
+    missing = []
+    for name in tried:
+        expected = _message(token, name)[: state.events.length]
+        if names[expected]:
+            names[expected] -= 1
+        else:
+            missing.append(name)
     if missing:
         return DoctorCheck.problem(
             "span-events",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tracelog import _exemplar
 from tracelog._context import from_hex
-from tracelog._doctor._http import HttpError, get
+from tracelog._doctor._http import HttpError, get, shown
 from tracelog._doctor._report import DoctorCheck
 
 __all__ = ["ACCEPT", "exemplar_label_names", "metrics_checks"]
@@ -41,17 +41,17 @@ def metrics_checks(url: str, *, timeout: float) -> tuple[list[DoctorCheck], list
         ], []
     media_type = answer.content_type.split(";")[0].strip().lower()
     if media_type != OPENMETRICS:
-        shown = answer.content_type or "no Content-Type"
+        answered = answer.content_type or "no Content-Type"
         return [
             DoctorCheck.problem(
                 "metrics-format",
-                f"asked for OpenMetrics as Prometheus does, {url} answered {shown}:"
+                f"asked for OpenMetrics as Prometheus does, {shown(url)} answered {answered}:"
                 " the classic text format carries no exemplars",
                 _SERVE,
             ),
             DoctorCheck.skipped("metrics-exemplars", "the answer is not OpenMetrics"),
         ], []
-    format_ok = DoctorCheck.ok("metrics-format", f"{url} answers {answer.content_type}")
+    format_ok = DoctorCheck.ok("metrics-format", f"{shown(url)} answers {answer.content_type}")
     exemplars, series = _exemplars(answer.body)
     return [format_ok, exemplars], series
 

@@ -15,7 +15,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from tracelog._doctor._http import HttpError, get, join
+from tracelog._doctor._http import HttpError, get, join, shown
 from tracelog._doctor._metrics import exemplar_label_names
 from tracelog._doctor._report import DoctorCheck, Status
 
@@ -54,7 +54,7 @@ def _json(url: str, timeout: float) -> Any:
     try:
         return json.loads(answer.body)
     except ValueError:
-        raise HttpError(f"{url}: the answer is not JSON") from None
+        raise HttpError(f"{shown(url)}: the answer is not JSON") from None
 
 
 def _capacity(url: str, timeout: float) -> float | None:
@@ -135,18 +135,24 @@ def _held(url: str, series: list[str], timeout: float) -> DoctorCheck:
     data = answer.get("data")
     label = exemplar_label_names()[0]
     found = 0
+    on: set[str] = set()
     other: set[str] = set()
     for entry in data if isinstance(data, list) else []:
-        for exemplar in entry.get("exemplars", []) if isinstance(entry, dict) else []:
+        if not isinstance(entry, dict):
+            continue
+        series_labels = entry.get("seriesLabels")
+        metric = series_labels.get("__name__") if isinstance(series_labels, dict) else None
+        for exemplar in entry.get("exemplars", []):
             labels = exemplar.get("labels", {}) if isinstance(exemplar, dict) else {}
             if label in labels:
                 found += 1
+                on.add(str(metric))
             else:
                 other.update(labels)
     minutes = f"{WINDOW / 60:g} minutes"
     if found:
         return DoctorCheck.ok(
-            name, f"{found} exemplars with {label} on {', '.join(series)} in the last {minutes}"
+            name, f"{found} exemplars with {label} on {', '.join(sorted(on))} in the last {minutes}"
         )
     if other:
         return DoctorCheck.problem(
