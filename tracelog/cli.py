@@ -141,8 +141,16 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             f"{result.damaged} damaged lines mentioning the trace were skipped"
             f" (the first {len(result.damage)} are shown above)"
         )
-    if result.matches or result.spans:
+    # The status says whether the output holds the trace: json prints log lines only,
+    # so spans alone are no match there (as for grep, 0 means lines were printed).
+    if result.matches or (result.spans and output_format == "pretty"):
         return EXIT_MATCHED
+    if result.spans:
+        count = len(result.spans)
+        warn(
+            f"no log line of the trace matched; {count} span{'s' * (count != 1)} of it"
+            " did (--format pretty shows them)"
+        )
     return EXIT_UNREAD if unread else EXIT_NO_MATCH
 
 
