@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -293,4 +295,61 @@ def test_ctrl_c_stops_every_service(tmp_path: Path) -> None:
             demo.kill()
             demo.wait()
     assert status == 130
+    assert demo_processes(output) == []
+
+
+@pytest.fixture
+def processes(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The launcher's process module (examples/demo_services/processes.py)."""
+    monkeypatch.syspath_prepend(str(DEMO.parent))
+    return importlib.import_module("demo_services.processes")
+
+
+@pytest.mark.parametrize(
+    ("printed", "reason"),
+    [
+        ("sys.stdout.write('rea')", "did not start within 2 s"),  # half a line, then silence
+        ("print('listening on 8000')", "failed to start: it printed b'listening on 8000\\n'"),
+    ],
+)
+def test_a_service_that_never_says_ready_is_given_up(
+    processes: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, printed: str, reason: str
+) -> None:
+    """A service that says something else, or half a line, and hangs fails its start in time."""
+    script = tmp_path / "hangs.py"
+    script.write_text(f"import sys, time\n{printed}\nsys.stdout.flush()\ntime.sleep(60)\n")
+    monkeypatch.setattr(processes, "START_TIMEOUT", 2.0)
+    service = processes.Service(script, "tool", tmp_path, None)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            service.wait_ready()
+        assert time.monotonic() - started < 10
+    finally:
+        service.stop()
+    assert str(raised.value) == f"tool {reason}"
+    assert service.process.returncode == -signal.SIGTERM
+
+
+def test_a_service_failing_to_start_is_one_error_line(tmp_path: Path) -> None:
+    """A service that exits at start: the demo exits 1 with one line, and stops the others."""
+    examples = tmp_path / "examples"
+    shutil.copytree(DEMO.parent / "demo_services", examples / "demo_services")
+    shutil.copy(DEMO, examples / "demo.py")
+    gateway = examples / "demo_services" / "gateway.py"
+    gateway.write_text(gateway.read_text() + "\nraise SystemExit(3)\n")
+    output = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(examples / "demo.py"), "--output", str(output)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "demo: error: gateway failed to start (exit status 3); the services are stopped.\n",
+    )
+    assert len(re.findall(r"pid \d+\n", done.stdout)) == 2  # tool and agent had started
     assert demo_processes(output) == []
