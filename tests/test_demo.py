@@ -353,3 +353,34 @@ def test_a_service_failing_to_start_is_one_error_line(tmp_path: Path) -> None:
     )
     assert len(re.findall(r"pid \d+\n", done.stdout)) == 2  # tool and agent had started
     assert demo_processes(output) == []
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 128 + 15), (signal.SIGKILL, -9)])
+def test_services_end_with_the_launcher(tmp_path: Path, signum: int, status: int) -> None:
+    """With all three services up, SIGTERM or even SIGKILL to the demo ends every one of them."""
+    output = tmp_path / "out"
+    demo = subprocess.Popen(
+        [sys.executable, str(DEMO), "--output", str(output)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = [demo.stdout.readline() for _ in range(4)]  # the heading, a line per service
+        assert [line.split()[0] for line in lines[1:]] == ["tool", "agent", "gateway"], lines
+        demo.send_signal(signum)
+        assert demo.wait(timeout=15) == status
+        deadline = time.monotonic() + 15  # a SIGKILLed launcher's services see their stdin end
+        while demo_processes(output):
+            assert time.monotonic() < deadline, demo_processes(output)
+            time.sleep(0.05)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
+        for pid in demo_processes(output):  # only when the test failed: leave none behind
+            os.kill(pid, signal.SIGKILL)
