@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted; the services are stopped.", file=sys.stderr)
         return 128 + (signals.received or signal.SIGINT)
-    except RuntimeError as error:  # a service did not start, or no exemplar came
+    except (RuntimeError, OSError) as error:  # a service did not start or failed a request
         print(f"demo: error: {error}; the services are stopped.", file=sys.stderr)
         return 1
 

@@ -331,13 +331,16 @@ def test_a_service_that_never_says_ready_is_given_up(
     assert service.process.returncode == -signal.SIGTERM
 
 
-def test_a_service_failing_to_start_is_one_error_line(tmp_path: Path) -> None:
-    """A service that exits at start: the demo exits 1 with one line, and stops the others."""
+def broken_demo(tmp_path: Path, service: str, old: str, new: str) -> Run:
+    """Run a copy of the demo whose *service* module has *old* replaced by *new*."""
     examples = tmp_path / "examples"
     shutil.copytree(DEMO.parent / "demo_services", examples / "demo_services")
     shutil.copy(DEMO, examples / "demo.py")
-    gateway = examples / "demo_services" / "gateway.py"
-    gateway.write_text(gateway.read_text() + "\nraise SystemExit(3)\n")
+    module = examples / "demo_services" / f"{service}.py"
+    text = module.read_text()
+    assert old in text
+    future = "from __future__ import annotations\n"
+    module.write_text(text.replace(old, new, 1).replace(future, future + "import os\n", 1))
     output = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, str(examples / "demo.py"), "--output", str(output)],
@@ -347,12 +350,30 @@ def test_a_service_failing_to_start_is_one_error_line(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert (done.returncode, done.stderr) == (
+    return Run(output, done.returncode, done.stdout, done.stderr)
+
+
+def test_a_service_failing_to_start_is_one_error_line(tmp_path: Path) -> None:
+    """A service that exits at start: the demo exits 1 with one line, and stops the others."""
+    run = broken_demo(tmp_path, "gateway", "LIBRARY = ", "raise SystemExit(3)\nLIBRARY = ")
+    assert (run.status, run.stderr) == (
         1,
         "demo: error: gateway failed to start (exit status 3); the services are stopped.\n",
     )
-    assert len(re.findall(r"pid \d+\n", done.stdout)) == 2  # tool and agent had started
-    assert demo_processes(output) == []
+    assert len(re.findall(r"pid \d+\n", run.stdout)) == 2  # tool and agent had started
+    assert demo_processes(run.output) == []
+
+
+def test_a_service_dying_mid_request_is_one_error_line(tmp_path: Path) -> None:
+    """The tool service dies on its first call: exit 1 with one line, no process left."""
+    run = broken_demo(tmp_path, "tool", '    """``POST /tools/{name}``."""\n', "    os._exit(1)\n")
+    # Before it, the agent's server reports the failed call (a traceback of its own).
+    assert (run.status, run.stderr.splitlines()[-1]) == (
+        1,
+        "demo: error: HTTP Error 502: Bad Gateway; the services are stopped.",
+    )
+    assert "demo.py" not in run.stderr  # the launcher printed no traceback
+    assert demo_processes(run.output) == []
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 128 + 15), (signal.SIGKILL, -9)])
