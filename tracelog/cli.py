@@ -236,9 +236,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="every log line of one trace, across services and files",
         description=(
             "Print every JSON log record of one trace, from files, directories and stdin,"
-            " merged in time order. Exit status: 0 when something matched, 1 when nothing"
-            " did, 2 on a usage error or when nothing matched and a source could not be read"
-            " to its end."
+            " merged in time order; the trace's spans, where the OpenTelemetry SDK wrote them"
+            " as JSON lines, are drawn after them by --format pretty. Exit status: 0 when"
+            " something matched (for --format json, a log line), 1 when nothing did, 2 on a"
+            " usage error or when nothing matched and a source could not be read to its end."
         ),
     )
     query.add_argument(
