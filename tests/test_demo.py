@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -405,3 +406,30 @@ def test_services_end_with_the_launcher(tmp_path: Path, signum: int, status: int
             demo.stdout.close()
         for pid in demo_processes(output):  # only when the test failed: leave none behind
             os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_while_the_services_stop_is_not_lost(processes: Any, tmp_path: Path) -> None:
+    """Ctrl-C while the services stop: all of them still stop, then the interruption goes on."""
+    script = tmp_path / "slow_to_stop.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(0)))\n"
+        "print('ready 1', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    # Put back afterwards what Signals.install replaces.
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signals = processes.Signals()
+    signals.install()
+    try:
+        fleet = processes.Fleet(script, tmp_path, signals)
+        service = fleet.start("tool")
+        interrupt = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        interrupt.start()
+        with pytest.raises(KeyboardInterrupt):
+            fleet.stop()
+        interrupt.join()
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert (service.process.returncode, signals.received) == (0, signal.SIGINT)

@@ -44,15 +44,15 @@ class Signals:
         raise KeyboardInterrupt
 
     @contextmanager
-    def held(self, *, then_raise: bool = True) -> Iterator[None]:
-        """Hold signals back in the block; raise at its end if one came (when *then_raise*)."""
+    def held(self) -> Iterator[None]:
+        """Hold signals back in the block; raise at its end if one came."""
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
             pending, self._pending = self._pending, False
-            if pending and then_raise:
+            if pending:
                 raise KeyboardInterrupt
 
 
@@ -135,7 +135,7 @@ class Fleet:
         return service
 
     def stop(self) -> None:
-        """Stop every service, last started first; a second Ctrl-C cannot cut this short."""
-        with self._signals.held(then_raise=False):
+        """Stop every service, last started first; Ctrl-C meanwhile is raised once all are."""
+        with self._signals.held():
             for service in reversed(self.services.values()):
                 service.stop()
