@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted; the services are stopped.", file=sys.stderr)
         return 128 + (signals.received or signal.SIGINT)
+    except (RuntimeError, OSError) as error:  # a service did not start or failed a request
+        print(f"demo: error: {error}; the services are stopped.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from _tracing import server_options, service_name, tracer_provider
@@ -38,6 +40,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
+from werkzeug.wsgi import ClosingIterator
 
 import tracelog
 from tracelog import metrics
@@ -116,6 +119,40 @@ def flask_route(environ: dict[str, Any]) -> str:
     return route if isinstance(route, str) else ""
 
 
+class InFlight:
+    """WSGI middleware counting requests until their response is closed, so exit can wait.
+
+    OpenTelemetry's middleware ends the server span when the response is
+    closed, just after its last byte is sent: a client may already have its
+    answer (and the server its SIGTERM) while the span is still open. Spans
+    ended after ``provider.shutdown()`` are dropped, so shutdown waits here first.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self._changed:
+            self._count += 1
+        try:
+            return ClosingIterator(self.app(environ, start_response), self._done)
+        except BaseException:
+            self._done()
+            raise
+
+    def _done(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until no request is in flight, *timeout* seconds at most; whether none is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
+
+
 def main() -> None:
     options = server_options(__doc__.splitlines()[0] if __doc__ else "")
     name = service_name("shop")
@@ -128,7 +165,8 @@ def main() -> None:
     # request reaches it; /metrics is dispatched before both: scrapes are
     # neither traced nor counted.
     traced = OpenTelemetryMiddleware(metrics.WSGIMiddleware(app.wsgi_app, route=flask_route))
-    app.wsgi_app = DispatcherMiddleware(traced, {"/metrics": metrics.make_wsgi_app()})  # type: ignore[method-assign]
+    in_flight = InFlight(DispatcherMiddleware(traced, {"/metrics": metrics.make_wsgi_app()}))
+    app.wsgi_app = in_flight  # type: ignore[method-assign]
     server = make_server(options.host, options.port, app, threaded=True)
     # SIGTERM stops the server as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -139,6 +177,7 @@ def main() -> None:
         pass
     finally:
         server.server_close()
+        in_flight.wait(timeout=5.0)  # their spans end as their responses close
         provider.shutdown()  # sends the spans still queued
         tracelog.reset()
 

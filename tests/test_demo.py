@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -294,3 +297,139 @@ def test_ctrl_c_stops_every_service(tmp_path: Path) -> None:
             demo.wait()
     assert status == 130
     assert demo_processes(output) == []
+
+
+@pytest.fixture
+def processes(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The launcher's process module (examples/demo_services/processes.py)."""
+    monkeypatch.syspath_prepend(str(DEMO.parent))
+    return importlib.import_module("demo_services.processes")
+
+
+@pytest.mark.parametrize(
+    ("printed", "reason"),
+    [
+        ("sys.stdout.write('rea')", "did not start within 2 s"),  # half a line, then silence
+        ("print('listening on 8000')", "failed to start: it printed b'listening on 8000\\n'"),
+    ],
+)
+def test_a_service_that_never_says_ready_is_given_up(
+    processes: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, printed: str, reason: str
+) -> None:
+    """A service that says something else, or half a line, and hangs fails its start in time."""
+    script = tmp_path / "hangs.py"
+    script.write_text(f"import sys, time\n{printed}\nsys.stdout.flush()\ntime.sleep(60)\n")
+    monkeypatch.setattr(processes, "START_TIMEOUT", 2.0)
+    service = processes.Service(script, "tool", tmp_path, None)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            service.wait_ready()
+        assert time.monotonic() - started < 10
+    finally:
+        service.stop()
+    assert str(raised.value) == f"tool {reason}"
+    assert service.process.returncode == -signal.SIGTERM
+
+
+def broken_demo(tmp_path: Path, service: str, old: str, new: str) -> Run:
+    """Run a copy of the demo whose *service* module has *old* replaced by *new*."""
+    examples = tmp_path / "examples"
+    shutil.copytree(DEMO.parent / "demo_services", examples / "demo_services")
+    shutil.copy(DEMO, examples / "demo.py")
+    module = examples / "demo_services" / f"{service}.py"
+    text = module.read_text()
+    assert old in text
+    future = "from __future__ import annotations\n"
+    module.write_text(text.replace(old, new, 1).replace(future, future + "import os\n", 1))
+    output = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(examples / "demo.py"), "--output", str(output)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Run(output, done.returncode, done.stdout, done.stderr)
+
+
+def test_a_service_failing_to_start_is_one_error_line(tmp_path: Path) -> None:
+    """A service that exits at start: the demo exits 1 with one line, and stops the others."""
+    run = broken_demo(tmp_path, "gateway", "LIBRARY = ", "raise SystemExit(3)\nLIBRARY = ")
+    assert (run.status, run.stderr) == (
+        1,
+        "demo: error: gateway failed to start (exit status 3); the services are stopped.\n",
+    )
+    assert len(re.findall(r"pid \d+\n", run.stdout)) == 2  # tool and agent had started
+    assert demo_processes(run.output) == []
+
+
+def test_a_service_dying_mid_request_is_one_error_line(tmp_path: Path) -> None:
+    """The tool service dies on its first call: exit 1 with one line, no process left."""
+    run = broken_demo(tmp_path, "tool", '    """``POST /tools/{name}``."""\n', "    os._exit(1)\n")
+    # Before it, the agent's server reports the failed call (a traceback of its own).
+    assert (run.status, run.stderr.splitlines()[-1]) == (
+        1,
+        "demo: error: HTTP Error 502: Bad Gateway; the services are stopped.",
+    )
+    assert "demo.py" not in run.stderr  # the launcher printed no traceback
+    assert demo_processes(run.output) == []
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 128 + 15), (signal.SIGKILL, -9)])
+def test_services_end_with_the_launcher(tmp_path: Path, signum: int, status: int) -> None:
+    """With all three services up, SIGTERM or even SIGKILL to the demo ends every one of them."""
+    output = tmp_path / "out"
+    demo = subprocess.Popen(
+        [sys.executable, str(DEMO), "--output", str(output)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = [demo.stdout.readline() for _ in range(4)]  # the heading, a line per service
+        assert [line.split()[0] for line in lines[1:]] == ["tool", "agent", "gateway"], lines
+        demo.send_signal(signum)
+        assert demo.wait(timeout=15) == status
+        deadline = time.monotonic() + 15  # a SIGKILLed launcher's services see their stdin end
+        while demo_processes(output):
+            assert time.monotonic() < deadline, demo_processes(output)
+            time.sleep(0.05)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
+        for pid in demo_processes(output):  # only when the test failed: leave none behind
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_while_the_services_stop_is_not_lost(processes: Any, tmp_path: Path) -> None:
+    """Ctrl-C while the services stop: all of them still stop, then the interruption goes on."""
+    script = tmp_path / "slow_to_stop.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(0)))\n"
+        "print('ready 1', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    # Put back afterwards what Signals.install replaces.
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signals = processes.Signals()
+    signals.install()
+    try:
+        fleet = processes.Fleet(script, tmp_path, signals)
+        service = fleet.start("tool")
+        interrupt = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        interrupt.start()
+        with pytest.raises(KeyboardInterrupt):
+            fleet.stop()
+        interrupt.join()
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert (service.process.returncode, signals.received) == (0, signal.SIGINT)

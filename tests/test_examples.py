@@ -171,6 +171,30 @@ def labelled_samples(metrics_text: str, name: str) -> dict[tuple[str, ...], Samp
     }
 
 
+def scrape(server: Server, headers: dict[str, str], counted: int) -> tuple[dict[str, str], bytes]:
+    """/metrics once it counts *counted* requests (10 s at most): headers and body.
+
+    A request is recorded when the server closes its response, just after the
+    client has it, so a scrape right after it may come first.
+    """
+    answer: list[tuple[int, dict[str, str], bytes]] = []
+
+    def complete() -> bool:
+        answer[:] = [request("GET", f"{server.url}/metrics", headers)]
+        total = sum(
+            float(value)
+            for value in re.findall(
+                rb"^http_server_requests_total\{.*?\} (\S+)", answer[0][2], re.M
+            )
+        )
+        return total >= counted
+
+    wait_for(complete, timeout=10, failure=lambda: f"not {counted} requests counted: {answer}")
+    status, response_headers, body = answer[0]
+    assert status == 200
+    return response_headers, body
+
+
 class TestServers:
     """fastapi_app.py and flask_app.py: logs, spans and /metrics of real requests."""
 
@@ -190,8 +214,7 @@ class TestServers:
             {"traceparent": traceparent(checkout_trace, checkout_parent)},
         )
         assert status == 503
-        status, headers, body = request("GET", f"{server.url}/metrics", {"Accept": OPENMETRICS})
-        assert status == 200
+        headers, body = scrape(server, {"Accept": OPENMETRICS}, counted=2)
         assert headers["Content-Type"].startswith("application/openmetrics-text")
         metrics_text = body.decode()
         assert stop(server.process) == 0
@@ -246,8 +269,8 @@ class TestServers:
     def test_classic_scrape_has_no_exemplars(self, server: Server) -> None:
         """/metrics without an OpenMetrics Accept header answers the classic text format."""
         request("GET", f"{server.url}/items/1", {"traceparent": traceparent("6e" * 16, "d2" * 8)})
-        status, headers, body = request("GET", f"{server.url}/metrics")
-        assert (status, headers["Content-Type"].split(";")[0]) == (200, "text/plain")
+        headers, body = scrape(server, {}, counted=1)
+        assert headers["Content-Type"].split(";")[0] == "text/plain"
         assert b"http_server_requests_total{" in body
         assert b"trace_id" not in body
 

@@ -137,6 +137,17 @@ def test_spans_alone_are_a_match(written: Written) -> None:
     assert blocks[1].endswith("\n2 spans from 1 file\n")
 
 
+def test_spans_alone_are_no_match_for_json(written: Written) -> None:
+    """--format json prints no span, so with spans only it prints nothing and exits 1."""
+    (written.directory / "app.log").unlink()
+    status, out, err = run("query", written.trace, str(written.directory), "--format", "json")
+    assert (status, out) == (1, "")
+    assert err == (
+        "tracelog: no log line of the trace matched; 2 spans of it did"
+        " (--format pretty shows them)\n"
+    )
+
+
 def test_other_traces_spans_are_not_shown(written: Written) -> None:
     """Each trace's query shows its own spans only."""
     _, out, _ = run("query", written.other_trace, str(written.directory), "--format", "pretty")

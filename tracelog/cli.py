@@ -141,8 +141,16 @@ def _query(options: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             f"{result.damaged} damaged lines mentioning the trace were skipped"
             f" (the first {len(result.damage)} are shown above)"
         )
-    if result.matches or result.spans:
+    # The status says whether the output holds the trace: json prints log lines only,
+    # so spans alone are no match there (as for grep, 0 means lines were printed).
+    if result.matches or (result.spans and output_format == "pretty"):
         return EXIT_MATCHED
+    if result.spans:
+        count = len(result.spans)
+        warn(
+            f"no log line of the trace matched; {count} span{'s' * (count != 1)} of it"
+            " did (--format pretty shows them)"
+        )
     return EXIT_UNREAD if unread else EXIT_NO_MATCH
 
 
@@ -232,9 +240,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="every log line of one trace, across services and files",
         description=(
             "Print every JSON log record of one trace, from files, directories and stdin,"
-            " merged in time order. Exit status: 0 when something matched, 1 when nothing"
-            " did, 2 on a usage error or when nothing matched and a source could not be read"
-            " to its end."
+            " merged in time order; the trace's spans, where the OpenTelemetry SDK wrote them"
+            " as JSON lines, are drawn after them by --format pretty. Exit status: 0 when"
+            " something matched (for --format json, a log line), 1 when nothing did, 2 on a"
+            " usage error or when nothing matched and a source could not be read to its end."
         ),
     )
     query.add_argument(

@@ -13,11 +13,11 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
 START_TIMEOUT = 30.0  # seconds for a service to start listening
 STOP_TIMEOUT = 5.0  # seconds a service gets to flush and exit before it is killed
@@ -44,15 +44,15 @@ class Signals:
         raise KeyboardInterrupt
 
     @contextmanager
-    def held(self, *, then_raise: bool = True) -> Iterator[None]:
-        """Hold signals back in the block; raise at its end if one came (when *then_raise*)."""
+    def held(self) -> Iterator[None]:
+        """Hold signals back in the block; raise at its end if one came."""
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
             pending, self._pending = self._pending, False
-            if pending and then_raise:
+            if pending:
                 raise KeyboardInterrupt
 
 
@@ -66,21 +66,41 @@ class Service:
             command += ["--downstream", downstream]
         # stdin stays open while we run: its end tells the service we are gone.
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, process_group=0
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0
         )
         self.url = ""
 
     def wait_ready(self) -> None:
-        """Wait for the service's ``ready PORT`` line."""
-        stdout: IO[str] = self.process.stdout  # type: ignore[assignment]
+        """Wait for the service's ``ready PORT`` line, `START_TIMEOUT` seconds at most.
+
+        Raises:
+            RuntimeError: it exited, said something else or took too long (it is
+                left running: `stop` ends it).
+        """
+        # Read by hand, not readline(): a service that prints half a line and
+        # hangs must not hang the launcher.
+        fd = self.process.stdout.fileno()  # type: ignore[union-attr]
+        timeout = START_TIMEOUT
+        deadline = time.monotonic() + timeout
+        line = b""
         with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            if not selector.select(START_TIMEOUT):
-                raise RuntimeError(f"{self.name} did not start within {START_TIMEOUT:g} s")
-        line = stdout.readline()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"{self.name} failed to start (exit status {self.process.wait()})")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in line:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise RuntimeError(f"{self.name} did not start within {timeout:g} s")
+                chunk = os.read(fd, 256)
+                if not chunk:  # it closed its stdout: it has exited, or soon will
+                    try:
+                        status = f"exit status {self.process.wait(STOP_TIMEOUT)}"
+                    except subprocess.TimeoutExpired:
+                        status = "it closed its output"
+                    raise RuntimeError(f"{self.name} failed to start ({status})")
+                line += chunk
+        words = line.split(b"\n", 1)[0].split()
+        if len(words) != 2 or words[0] != b"ready" or not words[1].isdigit():
+            raise RuntimeError(f"{self.name} failed to start: it printed {line[:200]!r}")
+        self.url = f"http://127.0.0.1:{int(words[1])}"
 
     def stop(self) -> None:
         """SIGTERM (the service flushes its spans and exits), then SIGKILL if it lingers."""
@@ -115,7 +135,7 @@ class Fleet:
         return service
 
     def stop(self) -> None:
-        """Stop every service, last started first; a second Ctrl-C cannot cut this short."""
-        with self._signals.held(then_raise=False):
+        """Stop every service, last started first; Ctrl-C meanwhile is raised once all are."""
+        with self._signals.held():
             for service in reversed(self.services.values()):
                 service.stop()

@@ -38,9 +38,15 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    """wsgiref's server, one thread per request (the agent calls tools while serving)."""
+    """wsgiref's server, one thread per request (the agent calls tools while serving).
 
-    daemon_threads = True
+    `server_close` waits for the requests in flight: a server span ends when its
+    response is closed, just after the caller has its answer, and must end before
+    the provider shuts down (wsgiref serves one request per connection, so no
+    idle keep-alive connection holds this up).
+    """
+
+    daemon_threads = False
 
 
 class _QuietHandler(WSGIRequestHandler):
