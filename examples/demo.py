@@ -77,6 +77,31 @@ def slowest_exemplar(openmetrics: str) -> tuple[float, dict[str, str]]:
     return max(found, key=lambda item: item[0])
 
 
+def requests_counted(openmetrics: str) -> float:
+    """How many requests the exposition's latency histogram has counted, over all its series."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(openmetrics)
+        if family.name == LATENCY
+        for sample in family.samples
+        if sample.name == f"{LATENCY}_count"
+    )
+
+
+def scrape(url: str, *, at_least: int = 0, timeout: float = 5.0) -> str:
+    """*url*'s /metrics as OpenMetrics, once it has counted *at_least* requests.
+
+    A request is counted as its response closes, just after the client has the
+    answer: the scrape that follows may come first, so it is repeated briefly.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        text = get(f"{url}/metrics", accept=OPENMETRICS).decode()
+        if requests_counted(text) >= at_least or time.monotonic() > deadline:
+            return text
+        time.sleep(0.02)
+
+
 def _shown(path: Path) -> str:
     """*path* as the user would type it from here."""
     relative = os.path.relpath(path)
@@ -119,7 +144,8 @@ def run_demo(output: Path, signals: Signals) -> int:
 
         scraped = {}
         for name, service in fleet.services.items():
-            text = get(f"{service.url}/metrics", accept=OPENMETRICS).decode()
+            # Every question went through the gateway: its exemplars must cover them all.
+            text = scrape(service.url, at_least=len(QUESTIONS) if name == "gateway" else 0)
             (output / f"metrics-{name}.txt").write_text(text, encoding="utf-8")
             scraped[name] = text
     finally:

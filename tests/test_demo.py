@@ -149,6 +149,24 @@ def test_trace_is_the_slowest_exemplar_and_a_real_trace(run: Run) -> None:
     assert hex_id(server["context"]["trace_id"]) == trace_id
 
 
+def test_the_scrape_counted_every_request(run: Run) -> None:
+    """The gateway's metrics were read after every request was counted, so none was missed."""
+    text = (run.output / "metrics-gateway.txt").read_text()
+    counted = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "http_server_request_duration_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    )
+    asked = [
+        span
+        for span in spans(run.output)
+        if (span["service"], span["name"]) == ("gateway", "GET /ask")
+    ]
+    assert (counted, len(asked)) == (6, 6)
+
+
 def exemplars(text: str, family_name: str) -> list[tuple[dict[str, str], dict[str, str]]]:
     """(sample labels, exemplar labels) of each exemplar on one metric family."""
     return [
