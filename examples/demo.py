@@ -66,7 +66,7 @@ def ask(gateway: str, question: str) -> tuple[str, dict[str, Any], float]:
 def slowest_exemplar(openmetrics: str) -> tuple[float, dict[str, str]]:
     """The latency exemplar with the highest value: (seconds, its trace_id and span_id labels)."""
     found: list[tuple[float, dict[str, str]]] = []
-    for family in text_string_to_metric_families(openmetrics):
+    for family in text_string_to_metric_families(openmetrics):  # type: ignore[no-untyped-call]
         if family.name != LATENCY:
             continue
         for sample in family.samples:
@@ -81,7 +81,7 @@ def requests_counted(openmetrics: str) -> float:
     """How many requests the exposition's latency histogram has counted, over all its series."""
     return sum(
         sample.value
-        for family in text_string_to_metric_families(openmetrics)
+        for family in text_string_to_metric_families(openmetrics)  # type: ignore[no-untyped-call]
         if family.name == LATENCY
         for sample in family.samples
         if sample.name == f"{LATENCY}_count"

@@ -57,7 +57,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _span_line(span: ReadableSpan) -> str:
-    return span.to_json(indent=None) + "\n"
+    line: str = span.to_json(indent=None)
+    return line + "\n"
 
 
 def serve(
@@ -87,17 +88,22 @@ def serve(
     exposition = metrics.make_wsgi_app(registry)
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ["PATH_INFO"] == "/metrics":
-            return exposition(environ, start_response)
-        return traced(environ, start_response)
+        app = exposition if environ["PATH_INFO"] == "/metrics" else traced
+        body: Iterable[bytes] = app(environ, start_response)
+        return body
 
     server = make_server("127.0.0.1", 0, dispatch, _ThreadingServer, _QuietHandler)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+
     # The launcher holds our stdin open: its end means the launcher is gone,
     # however it went, so no service outlives it.
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     print(f"ready {server.server_port}", flush=True)
