@@ -334,6 +334,24 @@ class TestInProcess:
         assert not report.ok
         assert exporter.get_finished_spans() == ()
 
+    def test_a_provider_without_span_processor_is_a_problem(self) -> None:
+        """An SDK provider that exports no span: the IDs written name traces no backend has."""
+        provider = TracerProvider()
+        _reset_tracer_provider()
+        trace.set_tracer_provider(provider)
+        try:
+            report = tracelog.doctor()
+        finally:
+            _reset_tracer_provider()
+            provider.shutdown()
+        check = report["sdk"]
+        assert (check.status, check.finding.split(":")[0]) == (
+            PROBLEM,
+            "opentelemetry.sdk.trace.TracerProvider has no span processor",
+        )
+        assert check.fix is not None
+        assert "add_span_processor" in check.fix
+
     def test_another_vendors_provider_with_trace_ids_is_ok(self) -> None:
         """A provider that is not the SDK's class but makes spans with IDs passes sdk and logs."""
         exporter = InMemorySpanExporter()
@@ -983,7 +1001,12 @@ def app_module(directory: Path, *, sdk: bool, name: str = "shop") -> None:
     provider = (
         "from opentelemetry import trace\n"
         "from opentelemetry.sdk.trace import TracerProvider\n"
-        "trace.set_tracer_provider(TracerProvider())\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import"
+        " InMemorySpanExporter\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))\n"
+        "trace.set_tracer_provider(provider)\n"
         if sdk
         else ""
     )

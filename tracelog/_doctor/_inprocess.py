@@ -85,7 +85,27 @@ def _sdk() -> list[DoctorCheck]:
                 " OTEL_TRACES_SAMPLER_ARG above 0",
             )
         ]
+    if _processors(provider) == 0:
+        return [
+            DoctorCheck.problem(
+                "sdk",
+                f"{_class_name(provider)} has no span processor: spans are recorded and their"
+                " IDs written into log lines and exemplars, but no span is exported, so the"
+                " trace those IDs name is nowhere",
+                "provider.add_span_processor(BatchSpanProcessor(exporter)), e.g. with"
+                " opentelemetry-exporter-otlp's OTLPSpanExporter()",
+            )
+        ]
     return [DoctorCheck.ok("sdk", f"{_class_name(provider)}, sampler {described}")]
+
+
+def _processors(provider: Any) -> int | None:
+    """How many span processors the SDK *provider* has; None when that cannot be read."""
+    # The SDK keeps them in its multi-processor's private tuple; there is no public reader.
+    processors = getattr(
+        getattr(provider, "_active_span_processor", None), "_span_processors", None
+    )
+    return len(processors) if isinstance(processors, tuple) else None
 
 
 def _other_provider(provider: trace.TracerProvider, *, sdk_installed: bool) -> DoctorCheck:
