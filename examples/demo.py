@@ -135,7 +135,10 @@ def run_demo(output: Path, signals: Signals) -> int:
                 flush=True,
             )
 
-        print(f"\nAsking the gateway {len(QUESTIONS)} questions at once:")
+        print(
+            f"\nAsking the gateway {len(QUESTIONS)} questions, three at a time"
+            " (round trips as the client timed them):"
+        )
         gateway = fleet.services["gateway"].url
         with ThreadPoolExecutor(max_workers=3) as pool:
             answers = list(pool.map(lambda question: ask(gateway, question), QUESTIONS))
