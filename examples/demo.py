@@ -135,7 +135,10 @@ def run_demo(output: Path, signals: Signals) -> int:
                 flush=True,
             )
 
-        print(f"\nAsking the gateway {len(QUESTIONS)} questions at once:")
+        print(
+            f"\nAsking the gateway {len(QUESTIONS)} questions, three at a time"
+            " (round trips as the client timed them):"
+        )
         gateway = fleet.services["gateway"].url
         with ThreadPoolExecutor(max_workers=3) as pool:
             answers = list(pool.map(lambda question: ask(gateway, question), QUESTIONS))
@@ -154,12 +157,14 @@ def run_demo(output: Path, signals: Signals) -> int:
 
     seconds, labels = slowest_exemplar(scraped["gateway"])
     trace_id = labels["trace_id"]
+    tracelog = _tracelog_command()
+    query_it = f"{tracelog} query {trace_id} {_shown(output)}/"
     print(
         f"\nThe slowest request, by the latency exemplar on the gateway's {LATENCY}:\n"
         f"  {seconds * 1000:.1f} ms, trace {trace_id}\n"
         "Its log lines from every service in time order, then its spans, each under its\n"
         "parent, with the events its log lines became:\n"
-        f"\n$ tracelog query {trace_id} {_shown(output)}/\n",
+        f"\n$ {query_it}\n",
         flush=True,
     )
     query = [sys.executable, "-m", "tracelog", "query", trace_id, str(output), "--format", "pretty"]
@@ -168,8 +173,6 @@ def run_demo(output: Path, signals: Signals) -> int:
         print(f"tracelog query exited with status {status}", file=sys.stderr)
         return 1
 
-    tracelog = _tracelog_command()
-    query_it = f"{tracelog} query {trace_id} {_shown(output)}/"
     print(
         "\nExplore further:\n"
         "  # the warnings only: each failed tool call, and the agent's retry\n"
@@ -180,7 +183,7 @@ def run_demo(output: Path, signals: Signals) -> int:
         f"  {query_it} --format json\n"
         "  # per service: JSON logs, spans (a JSON object a line), OpenMetrics with exemplars\n"
         f"  ls {_shown(output)}/\n"
-        "  # provisioning for Grafana, Tempo, Loki and Prometheus to show these signals\n"
+        "  # Grafana provisioning: Prometheus, Tempo and Loki data sources linked on the trace ID\n"
         f"  {tracelog} grafana --out grafana/"
     )
     return 0

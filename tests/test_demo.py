@@ -231,6 +231,38 @@ def test_query_finds_the_trace_in_every_service_log(run: Run) -> None:
     assert re.search(rf"\n\S+ agent +WARNING +- {RETRY} tool=", run.stdout)
 
 
+def test_every_printed_command_works_when_pasted(tmp_path: Path) -> None:
+    """Each command the demo prints runs from where it ran, in a shell without the venv on PATH."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, str(DEMO)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout
+    shown = re.findall(r"^\$ (.+)$", done.stdout, re.MULTILINE)
+    further = done.stdout.split("\nExplore further:\n", 1)[1].splitlines()
+    commands = shown + [line.strip() for line in further if not line.strip().startswith("#")]
+    assert len(commands) == 6, done.stdout
+    for command in commands:
+        pasted = subprocess.run(
+            command,
+            shell=True,  # as pasted into a shell
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (command, pasted.returncode, pasted.stderr) == (command, 0, "")
+        assert pasted.stdout, command
+    assert (tmp_path / "grafana" / "datasources" / "tracelog.yaml").is_file()
+
+
 def test_every_retry_is_an_event_on_its_tool_call_span(run: Run) -> None:
     """Each retry log line is a span event, with its fields, on the tool-call span it names."""
     by_id = {hex_id(span["context"]["span_id"]): span for span in spans(run.output)}

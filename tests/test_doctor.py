@@ -784,9 +784,10 @@ class TestPrometheus:
             ("prometheus-storage", OK),
             ("prometheus-exemplars", OK),
         ]
+        port = server.url.rsplit(":", 1)[1]
         assert both["prometheus-exemplars"].finding.endswith(
             " with trace_id on http_server_request_duration_seconds_bucket,"
-            " http_server_requests_total in the last 60 minutes"
+            f" http_server_requests_total in the last 60 minutes, scraped from app/127.0.0.1:{port}"
         )
 
     def test_the_series_named_are_those_holding_exemplars(
@@ -814,7 +815,7 @@ class TestPrometheus:
         finding = found[0]["prometheus-exemplars"].finding
         assert finding.endswith(
             " exemplars with trace_id on http_server_request_duration_seconds_bucket"
-            " in the last 60 minutes"
+            f" in the last 60 minutes, scraped from app/{server.url.rsplit('//', 1)[1]}"
         ), finding
 
     def test_without_the_feature_flag_storage_is_a_problem(

@@ -136,23 +136,30 @@ def _held(url: str, series: list[str], timeout: float) -> DoctorCheck:
     label = exemplar_label_names()[0]
     found = 0
     on: set[str] = set()
+    targets: set[str] = set()
     other: set[str] = set()
     for entry in data if isinstance(data, list) else []:
         if not isinstance(entry, dict):
             continue
         series_labels = entry.get("seriesLabels")
-        metric = series_labels.get("__name__") if isinstance(series_labels, dict) else None
+        if not isinstance(series_labels, dict):
+            series_labels = {}
         for exemplar in entry.get("exemplars", []):
             labels = exemplar.get("labels", {}) if isinstance(exemplar, dict) else {}
             if label in labels:
                 found += 1
-                on.add(str(metric))
+                on.add(str(series_labels.get("__name__")))
+                targets.add(_target(series_labels))
             else:
                 other.update(labels)
     minutes = f"{WINDOW / 60:g} minutes"
     if found:
+        # Every service behind tracelog's middleware has these series: the targets named
+        # show whether the exemplars are this app's or another service's.
         return DoctorCheck.ok(
-            name, f"{found} exemplars with {label} on {', '.join(sorted(on))} in the last {minutes}"
+            name,
+            f"{found} exemplars with {label} on {', '.join(sorted(on))} in the last {minutes},"
+            f" scraped from {', '.join(sorted(targets))}",
         )
     if other:
         return DoctorCheck.problem(
@@ -167,3 +174,8 @@ def _held(url: str, series: list[str], timeout: float) -> DoctorCheck:
         "check that Prometheus scrapes the app (its /metrics must answer OpenMetrics, see"
         " --metrics-url) and that requests run inside sampled spans",
     )
+
+
+def _target(series_labels: dict[str, Any]) -> str:
+    """The scrape target a series came from, as ``job/instance``."""
+    return f"{series_labels.get('job', '?')}/{series_labels.get('instance', '?')}"
