@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when a renderer is made: escape_terminal alone stays light
     from tracelog._fields import Schema
+    from tracelog._json import JsonEncoder
 
-__all__ = ["ConsoleRenderer", "escape_terminal", "use_colour"]
+__all__ = [
+    "BOLD",
+    "DIM",
+    "KEY_COLOUR",
+    "LEVEL_COLOURS",
+    "ConsoleRenderer",
+    "escape_terminal",
+    "painter",
+    "use_colour",
+    "value_text",
+]
 
 # C0 and C1 controls, DEL, bidi overrides and isolates, line/paragraph separators,
 # and lone surrogates (valid in JSON text, but no terminal encoding can write them).
@@ -24,10 +36,12 @@ _UNSAFE = re.compile(
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BARE = re.compile(r"[^\s\"'=\\]+")
 
+# The palette of the console format and of `tracelog query`'s pretty output.
 _RESET = "\x1b[0m"
-_DIM = "\x1b[2m"
-_BOLD = "\x1b[1m"
-_LEVEL_COLOURS = {
+DIM = "\x1b[2m"
+BOLD = "\x1b[1m"
+KEY_COLOUR = "\x1b[36m"
+LEVEL_COLOURS = {
     "trace": "\x1b[2m",
     "debug": "\x1b[34m",
     "info": "\x1b[32m",
@@ -37,7 +51,6 @@ _LEVEL_COLOURS = {
     "error": "\x1b[31m",
     "critical": "\x1b[31;1m",
 }
-_KEY_COLOUR = "\x1b[36m"
 
 
 def escape_terminal(text: str) -> str:
@@ -45,6 +58,20 @@ def escape_terminal(text: str) -> str:
     if not _UNSAFE.search(text):
         return text
     return _UNSAFE.sub(lambda m: _NAMED.get(m[0]) or f"\\u{ord(m[0]):04x}", text)
+
+
+def painter(colour: bool) -> Callable[[str, str], str]:
+    """``paint(code, text)``: *text* in colour *code* when *colour*, else as it is."""
+    if not colour:
+        return lambda code, text: text
+    return lambda code, text: f"{code}{text}{_RESET}" if code else text
+
+
+def value_text(encoder: JsonEncoder, value: Any) -> str:
+    """*value* for ``key=value``: a plain word as it is, anything else as JSON; escaped."""
+    if isinstance(value, str) and _BARE.fullmatch(value):
+        return escape_terminal(value)
+    return escape_terminal(encoder.dumps(value))
 
 
 def use_colour(isatty: bool) -> bool:
@@ -64,12 +91,12 @@ class ConsoleRenderer:
         colour: add ANSI colours.
     """
 
-    __slots__ = ("_colour", "_encoder", "_keys", "_schema")
+    __slots__ = ("_encoder", "_keys", "_paint", "_schema")
 
     def __init__(self, schema: Schema, *, colour: bool = False) -> None:
         profile = schema.profile
         self._schema = schema
-        self._colour = colour
+        self._paint = painter(colour)
         self._keys = (
             profile.timestamp,
             profile.level,
@@ -85,22 +112,23 @@ class ConsoleRenderer:
     def render(self, record: dict[str, Any]) -> str:
         """One console line for *record*, plus indented stack lines if any."""
         k_time, k_level, k_logger, k_message, k_stacktrace, k_stack = self._keys
-        colour = self._colour
+        paint = self._paint
         level = str(record.get(k_level, ""))
         parts = [
-            self._paint(_DIM, escape_terminal(str(record.get(k_time, "")))),
-            self._paint(_LEVEL_COLOURS.get(level.lower(), ""), f"{escape_terminal(level):<8}"),
+            paint(DIM, escape_terminal(str(record.get(k_time, "")))),
+            paint(LEVEL_COLOURS.get(level.lower(), ""), f"{escape_terminal(level):<8}"),
         ]
         logger = record.get(k_logger)
         if logger is not None:
-            parts.append(self._paint(_BOLD, escape_terminal(str(logger)) + ":"))
+            parts.append(paint(BOLD, escape_terminal(str(logger)) + ":"))
         parts.append(escape_terminal(str(record.get(k_message, ""))))
         skip = {k_time, k_level, k_logger, k_message, k_stacktrace, k_stack}
         for key, value in record.items():
             if key in skip:
                 continue
-            shown = f"{escape_terminal(key)}={self._value(value)}"
-            parts.append(f"{_KEY_COLOUR}{shown}{_RESET}" if colour else shown)
+            parts.append(
+                paint(KEY_COLOUR, f"{escape_terminal(key)}={value_text(self._encoder, value)}")
+            )
         line = " ".join(parts)
         for key in (k_stacktrace, k_stack):
             block = record.get(key)
@@ -108,11 +136,3 @@ class ConsoleRenderer:
                 lines = str(block).rstrip("\n").split("\n")
                 line += "".join(f"\n    {escape_terminal(text)}" for text in lines)
         return line
-
-    def _paint(self, code: str, text: str) -> str:
-        return f"{code}{text}{_RESET}" if self._colour and code else text
-
-    def _value(self, value: Any) -> str:
-        if isinstance(value, str) and _BARE.fullmatch(value):
-            return escape_terminal(value)
-        return escape_terminal(self._encoder.dumps(value))

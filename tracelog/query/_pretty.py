@@ -7,11 +7,18 @@ line can neither move the cursor, retitle the terminal nor forge a line.
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from tracelog._console import escape_terminal
+from tracelog._console import (
+    BOLD,
+    DIM,
+    KEY_COLOUR,
+    LEVEL_COLOURS,
+    escape_terminal,
+    painter,
+    value_text,
+)
 from tracelog._json import JsonEncoder
 from tracelog.query import _records
 from tracelog.query._search import Match, Result
@@ -19,25 +26,14 @@ from tracelog.query._spans import Span, tree
 
 __all__ = ["render", "render_spans", "summary"]
 
-_RESET = "\x1b[0m"
-_DIM = "\x1b[2m"
-_BOLD = "\x1b[1m"
-_KEY = "\x1b[36m"
 _SPAN = "\x1b[35m"
+# Records from other writers also say "warn" and "fatal".
 _LEVEL_COLOURS = {
-    "trace": "\x1b[2m",
-    "debug": "\x1b[34m",
-    "info": "\x1b[32m",
-    "success": "\x1b[32;1m",
-    "notice": "\x1b[36m",
-    "warn": "\x1b[33m",
-    "warning": "\x1b[33m",
-    "error": "\x1b[31m",
-    "critical": "\x1b[31;1m",
-    "fatal": "\x1b[31;1m",
+    **LEVEL_COLOURS,
+    "warn": LEVEL_COLOURS["warning"],
+    "fatal": LEVEL_COLOURS["critical"],
 }
 _BLOCKS = ("exception.stacktrace", "error.stack_trace", "error.stack", "stack_trace", "stack_info")
-_BARE = re.compile(r"[^\s\"'=\\]+")
 _MAX_DEPTH = 6
 _MAX_SPANS = 1000
 # Attributes the pretty span view leaves out: instrumentation's HTTP and network
@@ -99,9 +95,7 @@ def render(matches: list[Match], *, colour: bool, spans: Iterable[Span] = ()) ->
         for depth, span, event in tree(list(spans))
         if event is None
     )
-
-    def paint(code: str, text: str) -> str:
-        return f"{code}{text}{_RESET}" if colour and code else text
+    paint = painter(colour)
 
     for match in matches:
         record = match.record
@@ -112,13 +106,13 @@ def render(matches: list[Match], *, colour: bool, spans: Iterable[Span] = ()) ->
         message = _records.message_of(record)
         span = _records.span_of(record)
         parts = [
-            paint(_DIM, _time_text(match, record)),
+            paint(DIM, _time_text(match, record)),
             f"{escape_terminal(_text(service)) if service is not None else '-':<10}",
             paint(_LEVEL_COLOURS.get(level, ""), f"{escape_terminal(level.upper()) or '-':<8}"),
         ]
         head = "  " * depths.get(span or "", 0)
         if logger is not None:
-            head += paint(_BOLD, escape_terminal(_text(logger)) + ":") + " "
+            head += paint(BOLD, escape_terminal(_text(logger)) + ":") + " "
         head += escape_terminal(_text(message)) if message is not None else ""
         parts.append(head)
         # Only the record's own profile's fields are in the columns; every other
@@ -131,10 +125,10 @@ def render(matches: list[Match], *, colour: bool, spans: Iterable[Span] = ()) ->
                 or (isinstance(value, dict) and key in profile.nested)
             ):
                 continue
-            shown = f"{escape_terminal(key)}={_value(encoder, value)}"
-            parts.append(paint(_KEY, shown))
+            shown = f"{escape_terminal(key)}={value_text(encoder, value)}"
+            parts.append(paint(KEY_COLOUR, shown))
         if span is not None:
-            parts.append(paint(_DIM, f"span={escape_terminal(span)}"))
+            parts.append(paint(DIM, f"span={escape_terminal(span)}"))
         line = " ".join(parts)
         for key in _BLOCKS:
             block = record.get(key)
@@ -148,13 +142,11 @@ def render(matches: list[Match], *, colour: bool, spans: Iterable[Span] = ()) ->
 def render_spans(spans: list[Span], *, colour: bool) -> Iterable[str]:
     """The spans as a tree by their recorded parents, each followed by its events."""
     encoder = JsonEncoder()
-
-    def paint(code: str, text: str) -> str:
-        return f"{code}{text}{_RESET}" if colour and code else text
+    paint = painter(colour)
 
     def fields(attributes: dict[str, Any], hidden: tuple[str, ...]) -> list[str]:
         return [
-            paint(_KEY, f"{escape_terminal(key)}={_value(encoder, value)}")
+            paint(KEY_COLOUR, f"{escape_terminal(key)}={value_text(encoder, value)}")
             for key, value in attributes.items()
             if not key.startswith(hidden)
         ]
@@ -166,7 +158,7 @@ def render_spans(spans: list[Span], *, colour: bool) -> Iterable[str]:
             level = escape_terminal(str(event.attributes.get("log.severity_text", "")))
             yield " ".join(
                 [
-                    paint(_DIM, _clock(event.time)),
+                    paint(DIM, _clock(event.time)),
                     f"{service:<10}",
                     paint(_LEVEL_COLOURS.get(level.lower(), ""), f"{level or 'EVENT':<8}"),
                     f"{indent}- {escape_terminal(event.name)}",
@@ -174,11 +166,11 @@ def render_spans(spans: list[Span], *, colour: bool) -> Iterable[str]:
                 ]
             )
             continue
-        head = indent + paint(_BOLD, escape_terminal(span.name))
+        head = indent + paint(BOLD, escape_terminal(span.name))
         if span.start is not None and span.end is not None:
             head += f" {(span.end - span.start) * 1000:.1f} ms"
         parts = [
-            paint(_DIM, _clock(span.start)),
+            paint(DIM, _clock(span.start)),
             f"{service:<10}",
             paint(_SPAN, f"{escape_terminal(span.kind.upper()) or 'SPAN':<8}"),
             head,
@@ -187,7 +179,7 @@ def render_spans(spans: list[Span], *, colour: bool) -> Iterable[str]:
             status = "ERROR" + (f": {span.description}" if span.description else "")
             parts.append(paint(_LEVEL_COLOURS["error"], escape_terminal(status)))
         parts += fields(span.attributes, _SPAN_HIDDEN)
-        parts.append(paint(_DIM, f"span={span.span_id}"))
+        parts.append(paint(DIM, f"span={span.span_id}"))
         yield " ".join(parts)
 
 
@@ -199,12 +191,6 @@ def _clock(time: float | None) -> str:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
-
-
-def _value(encoder: JsonEncoder, value: Any) -> str:
-    if isinstance(value, str) and _BARE.fullmatch(value):
-        return escape_terminal(value)
-    return escape_terminal(encoder.dumps(value))
 
 
 def summary(result: Result, *, colour: bool) -> str:
@@ -235,7 +221,7 @@ def summary(result: Result, *, colour: bool) -> str:
             f"last {last.isoformat(timespec='microseconds')} ({duration:.1f} ms)"
         )
     error_text = f"{errors} error{'s' * (errors != 1)}"
-    text += f"; {error_text}" if not colour or not errors else f"; \x1b[31m{error_text}{_RESET}"
+    text += "; " + (painter(colour)(LEVEL_COLOURS["error"], error_text) if errors else error_text)
     if result.spans:
         span_files = len({span.source for span in result.spans})
         text += (
