@@ -312,11 +312,13 @@ def _line_check(
     lines, broken = result
     if broken is not None:
         return DoctorCheck.problem(check, broken, fix)
+    renderer = state.renderer
+    if renderer is None:
+        return DoctorCheck.skipped(check, "configure(format=None) writes no lines")
     if not lines:
         return DoctorCheck.problem(check, "the test line did not reach tracelog's output", fix)
     if context is None:  # cannot happen: a span with valid IDs was current
         return DoctorCheck.skipped(check, "no span with valid IDs could be made current")
-    renderer = state.renderer
     profile = renderer.schema.profile
     expected = renderer.schema.trace_fields(context)
     keys = (profile.trace_id, profile.span_id)
