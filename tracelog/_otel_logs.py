@@ -45,10 +45,10 @@ from tracelog._fields import ExceptionFields
 from tracelog._levels import severity_number
 from tracelog._redact import DEFAULT_REDACT_KEYS
 
-__all__ = ["OtelLogs"]
+__all__ = ["INACTIVE_PROVIDERS", "OtelLogs"]
 
 _SEVERITIES = {number.value: number for number in SeverityNumber}
-_INACTIVE = tuple(
+INACTIVE_PROVIDERS = tuple(
     cls
     for cls in (
         getattr(_logs, "NoOpLoggerProvider", None),
@@ -56,6 +56,7 @@ _INACTIVE = tuple(
     )
     if isinstance(cls, type)
 )
+"""The API's stand-ins for an unset LoggerProvider: LogRecords given them go nowhere."""
 _NO_SPAN_CONTEXT = otel_trace.set_span_in_context(otel_trace.INVALID_SPAN, Context())
 _INVALID_IDS = (0, 0, TraceFlags(TraceFlags.DEFAULT))
 _read_context = _context._read_context
@@ -165,7 +166,7 @@ class OtelLogs:
     def _use(self, provider: Any) -> None:
         """Start sending to *provider* (the global one changed)."""
         self._loggers = {}
-        self._shape = None if isinstance(provider, _INACTIVE) else _Shape(provider)
+        self._shape = None if isinstance(provider, INACTIVE_PROVIDERS) else _Shape(provider)
         self._provider = provider
 
     def _logger(self, provider: Any, name: str) -> tuple[Any, Any]:

@@ -97,8 +97,9 @@ class _Record(logging.LogRecord):
     _tracelog_exception: ExceptionFields | None
 
     def __getstate__(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        # The fields cache stays behind: a copy's extras may change.
-        hidden = {name: getattr(self, name, None) for name in (STAMP, _EXCEPTION)}
+        # The fields cache stays behind: a copy's extras may change. An unstamped
+        # record (a copy that found no original) stays unstamped.
+        hidden = {name: getattr(self, name) for name in (STAMP, _EXCEPTION) if hasattr(self, name)}
         return self.__dict__, hidden
 
     def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
