@@ -29,6 +29,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 import tracelog
 import tracelog._errors
 from tests import conftest
+from tests.test_span_events import Unprintable
 from tracelog._stdlib_setup import OutputHandler
 
 from .conftest import (
@@ -297,16 +298,6 @@ def test_stack_info_is_code_stacktrace(configured, log_exporter) -> None:  # typ
     stacks = [r.attributes["code.stacktrace"] for r in sent(log_exporter)]
     assert stacks == [line["code.stacktrace"] for line in lines]
     assert all(s.startswith("Stack (most recent call last):") for s in stacks)
-
-
-class Unprintable:
-    """An object whose str() and repr() both raise."""
-
-    def __str__(self) -> str:
-        raise RuntimeError("no str")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("no repr")
 
 
 def hostile_fields() -> dict[str, Any]:
