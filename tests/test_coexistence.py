@@ -238,3 +238,18 @@ def test_a_handler_that_logs_on_every_record_does_not_loop(configured) -> None: 
         logging.getLogger().removeHandler(chatty)
     assert [line["message"] for line in out.records()] == ["one", "handled one"]
     assert tracelog._errors.error_counts() == {}
+
+
+def test_structlog_span_events_in_a_user_chain_add_no_key(tracer) -> None:  # type: ignore[no-untyped-def]
+    """add_span_event in a chain of the user's leaves the event dict to the user's renderer."""
+    stream = io.StringIO()
+    structlog.configure(
+        processors=[tracelog.structlog.add_span_event, structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(stream),
+    )
+    tracer_, spans = tracer
+    with tracer_.start_as_current_span("user chain"):
+        structlog.get_logger().info("paid", order_id="A-1")
+    assert json.loads(stream.getvalue()) == {"event": "paid", "order_id": "A-1"}
+    ((event,),) = [span.events for span in spans.get_finished_spans()]
+    assert (event.name, event.attributes["order_id"]) == ("paid", "A-1")

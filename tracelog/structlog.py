@@ -205,7 +205,7 @@ class SpanEventAdder:
             if span is None:
                 return
             exception = _exception_in(ed, conventions=self._conventions)
-            function, path, line = _site_in(ed)
+            function, path, line = _site_in(ed, keep=not self._conventions)
             levelno = _METHOD_NUMBERS.get(method_name, 20)
             # configure()'s chain: the line, the event and the LogRecord say one time.
             timestamp = None if self._conventions else ed.setdefault(TIME, time.time_ns())
@@ -244,11 +244,12 @@ def _exception_in(ed: EventDict, *, conventions: bool) -> ExceptionFields | None
     return None
 
 
-def _site_in(ed: EventDict) -> tuple[Any, Any, Any]:
+def _site_in(ed: EventDict, *, keep: bool) -> tuple[Any, Any, Any]:
     """Where the application logged the event: (function, file, line), or Nones.
 
-    Read in the caller by configure()'s async methods, else from the stack;
-    kept in the event, so the span event and the LogRecord look once.
+    Read in the caller by configure()'s async methods, else from the stack.
+    With *keep* (configure()'s chain, whose renderer drops it) it is kept in
+    the event, so the span event and the LogRecord look once.
     """
     site = ed.get(SITE)
     if type(site) is tuple and len(site) == 3:
@@ -267,7 +268,8 @@ def _site_in(ed: EventDict) -> tuple[Any, Any, Any]:
                 found = (code.co_name, code.co_filename, frame.f_lineno)
             break
         frame = frame.f_back
-    ed[SITE] = found
+    if keep:
+        ed[SITE] = found
     return found
 
 
@@ -288,7 +290,7 @@ class _OtelLogAdder:
             if stack_info and not isinstance(stack_info, str):
                 stack_info = event_dict["stack_info"] = _caller_stack()  # the line's too
             now = event_dict.setdefault(TIME, time.time_ns())
-            function, path, line = _site_in(event_dict)
+            function, path, line = _site_in(event_dict, keep=True)
             self.otel.emit(
                 _current(),
                 event_dict.get("event", ""),
