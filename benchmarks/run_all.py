@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench_stdlib.py",
     "bench_loguru.py",
     "bench_span_events.py",
+    "bench_otel_logs.py",
     "bench_metrics.py",
     "bench_query.py",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,20 +15,34 @@ import loguru
 import pytest
 import structlog
 from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import export as logs_export
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.util._once import Once
 
 import tracelog
 import tracelog._errors
 import tracelog._json
+from tests._otlp import OTLPReceiver
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 SPAN_ID = 0xB7AD6B7169203331
 TRACE_HEX = "0af7651916cd43dd8448eb211c80319c"
 SPAN_HEX = "b7ad6b7169203331"
 LIBRARIES = ("stdlib", "structlog", "loguru")
+
+# The Logs SDK's names since 1.39 (the older ones are deprecated there), else the older ones.
+InMemoryLogExporter: Any = getattr(logs_export, "InMemoryLogRecordExporter", None)
+InMemoryLogExporter = InMemoryLogExporter or logs_export.InMemoryLogExporter
+LogExporter: Any = getattr(logs_export, "LogRecordExporter", None) or logs_export.LogExporter
+LogExportResult: Any = getattr(logs_export, "LogRecordExportResult", None)
+LogExportResult = LogExportResult or logs_export.LogExportResult
 
 
 @contextmanager
@@ -55,6 +71,13 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
         assert isinstance(record, dict)
         records.append(record)
     return records
+
+
+def line_time_ns(line: dict[str, Any]) -> int:
+    """A JSON line's timestamp (RFC 3339, microseconds) in ns since the epoch."""
+    when = datetime.datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+    delta = when - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
 class Captured:
@@ -99,6 +122,44 @@ def tracer() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield provider.get_tracer("tests"), exporter
     provider.shutdown()
+
+
+@contextmanager
+def global_logger_provider(provider: Any) -> Iterator[None]:
+    """Make *provider* OpenTelemetry's global LoggerProvider, and the API's default again after.
+
+    The API sets the global provider once per process; its two globals are
+    put back as they were, so each test starts from an unset provider.
+    """
+    internal = sys.modules["opentelemetry._logs._internal"]
+    saved = (internal._LOGGER_PROVIDER, internal._LOGGER_PROVIDER_SET_ONCE)
+    internal._LOGGER_PROVIDER, internal._LOGGER_PROVIDER_SET_ONCE = None, Once()
+    try:
+        set_logger_provider(provider)
+        yield
+    finally:
+        internal._LOGGER_PROVIDER, internal._LOGGER_PROVIDER_SET_ONCE = saved
+
+
+@pytest.fixture
+def log_exporter() -> Iterator[InMemoryLogExporter]:
+    """The real Logs SDK as OpenTelemetry's global LoggerProvider, exporting into memory."""
+    exporter = InMemoryLogExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "logs-test"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    with global_logger_provider(provider):
+        yield exporter
+    provider.shutdown()
+
+
+@pytest.fixture
+def otlp() -> Iterator[OTLPReceiver]:
+    """An OTLP/HTTP receiver on loopback for the test's duration."""
+    receiver = OTLPReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ SCRIPTS = {
     "bench_loguru.py": (1, "tracelog"),
     "bench_span_events.py": (3, "bridge"),
     "bench_metrics.py": (1, "tracelog"),
+    "bench_otel_logs.py": (1, "otel_logs"),
 }
 
 

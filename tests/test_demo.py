@@ -287,7 +287,7 @@ def test_every_retry_is_an_event_on_its_tool_call_span(run: Run) -> None:
             "status": 503,
             "retry_in_ms": record["retry_in_ms"],
         }
-        assert (attributes["log.severity_text"], attributes["log.logger"]) == (
+        assert (attributes["log.record.severity_text"], attributes["otel.scope.name"]) == (
             "WARNING",
             "agent.planner",
         )

@@ -24,6 +24,7 @@ import prometheus_client
 import pytest
 import structlog
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -33,6 +34,7 @@ from opentelemetry.util._once import Once
 import tracelog
 import tracelog.metrics
 from tests._prometheus import QuietHandler, free_port, get, running, wait_for
+from tests.conftest import global_logger_provider
 from tracelog._doctor import Status, guarded, run
 
 OK, PROBLEM, NOT_CHECKED = Status.OK, Status.PROBLEM, Status.NOT_CHECKED
@@ -417,6 +419,48 @@ class TestInProcess:
             NOT_CHECKED,
             "configure(span_events=None) turned span events off",
         )
+
+    def test_otel_logs_with_a_provider_is_ok_and_sends_no_test_line(
+        self, global_provider: Callable[..., InMemorySpanExporter], log_exporter: Any
+    ) -> None:
+        """configure(otel_logs=True): otel-logs names the provider; no test line is sent to it."""
+        global_provider()
+        tracelog.configure(output=io.StringIO(), otel_logs=True)
+        report = tracelog.doctor()
+        assert outcome(report) == [(name, OK) for name in (*IN_PROCESS[:-1], "otel-logs")] + [
+            ("multiprocess", OK)
+        ]
+        assert report["otel-logs"].finding == (
+            "every record also goes to opentelemetry.sdk._logs._internal.LoggerProvider"
+            " as a LogRecord"
+        )
+        assert log_exporter.get_finished_logs() == ()
+        logging.getLogger("app").info("after the check")
+        assert [item.log_record.body for item in log_exporter.get_finished_logs()] == [
+            "after the check"
+        ]
+
+    def test_otel_logs_without_a_provider_is_a_problem(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """configure(otel_logs=True) with the API's default provider: LogRecords go nowhere."""
+        global_provider()
+        tracelog.configure(output=io.StringIO(), otel_logs=True)
+        check = tracelog.doctor()["otel-logs"]
+        assert check.status == PROBLEM
+        assert "no LoggerProvider is set" in check.finding
+        assert "set_logger_provider" in check.fix
+
+    def test_otel_logs_into_a_provider_without_processor_is_a_problem(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """A LoggerProvider with no log record processor sends nothing anywhere."""
+        global_provider()
+        with global_logger_provider(LoggerProvider()):
+            tracelog.configure(output=io.StringIO(), otel_logs=True)
+            check = tracelog.doctor()["otel-logs"]
+        assert check.status == PROBLEM
+        assert "has no log record processor" in check.finding
 
     def test_a_failing_record_factory_is_reported_not_raised(
         self, global_provider: Callable[..., InMemorySpanExporter]

@@ -7,28 +7,25 @@ must exit cleanly, and are killed if they linger.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from tests._otlp import OTLPReceiver
 from tests._prometheus import OPENER, Prometheus, binary, free_port, wait_for
 from tests.conftest import parse_lines
 
@@ -312,51 +309,6 @@ def test_prometheus_stores_the_example_exemplar(tmp_path: Path) -> None:
     assert found == [{"trace_id": trace_id, "span_id": line["span_id"]}]
 
 
-class OTLPReceiver:
-    """A loopback OTLP/HTTP endpoint: decodes the span exports it is sent."""
-
-    def __init__(self) -> None:
-        self.exports: list[ExportTraceServiceRequest] = []
-        self.paths: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                export = ExportTraceServiceRequest()
-                export.ParseFromString(body)
-                receiver.paths.append(self.path)
-                receiver.exports.append(export)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def otlp() -> Iterator[OTLPReceiver]:
-    """An OTLP/HTTP receiver on loopback for the test's duration."""
-    receiver = OTLPReceiver()
-    yield receiver
-    receiver.close()
-
-
 @pytest.mark.parametrize("script", sorted(SERVERS))
 def test_servers_export_spans_over_otlp(script: str, tmp_path: Path, otlp: OTLPReceiver) -> None:
     """With OTEL_EXPORTER_OTLP_ENDPOINT set, the request's spans reach it over OTLP/HTTP."""
@@ -527,7 +479,7 @@ def test_custom_pipeline_lines_carry_the_span_of_every_library() -> None:
             "amount_cents": 4599,
         },
     ]
-    assert [(e["name"], e["attributes"]["log.logger"]) for e in span["events"]] == [
+    assert [(e["name"], e["attributes"]["otel.scope.name"]) for e in span["events"]] == [
         ("request received", "checkout.api"),
         ("cart loaded", "checkout.cart"),
         ("card charged", "__main__"),

@@ -198,7 +198,9 @@ def test_search_returns_the_spans(written: Written) -> None:
     times = [root.start, child.start, child.end, root.end]
     assert all(isinstance(time, float) for time in times)
     assert sorted(times) == times  # type: ignore[type-var]
-    assert [(event.name, event.attributes["log.severity_text"]) for event in child.events] == [
+    assert [
+        (event.name, event.attributes["log.record.severity_text"]) for event in child.events
+    ] == [
         ("card declined, retrying", "WARNING"),
         ("card charged", "INFO"),
     ]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import tracelog
+from tests._otlp import OTLPReceiver, attributes
 from tests.test_readme_scale import snippet
 
 SPAN_IN_EXEMPLAR = re.compile(r' # \{span_id="([0-9a-f]{16})",trace_id="([0-9a-f]{32})"\} ')
@@ -124,3 +126,32 @@ def test_dict_config_and_structlog_blocks_stamp_the_span(tmp_path: Path) -> None
         "level": "info",
         "trace_id": trace_id,
     }
+
+
+def test_otel_logs_block_sends_its_record_over_otlp(tmp_path: Path, otlp: OTLPReceiver) -> None:
+    """The "Logs over OTLP" block sends its record to OTEL_EXPORTER_OTLP_ENDPOINT and prints it."""
+    code = snippet("## Logs over OTLP", "python")
+    script = tmp_path / "pasted.py"
+    script.write_text(code, encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
+    environment["NO_PROXY"] = environment["no_proxy"] = "127.0.0.1"
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    (line,) = [json.loads(text) for text in done.stdout.splitlines()]
+    assert (line["message"], line["service.name"], line["order_id"]) == ("paid", "checkout", "A-1")
+    ((resource, scope, record),) = otlp.log_records()
+    assert (resource["service.name"], scope, record.body.string_value) == (
+        "checkout",
+        "checkout",
+        "paid",
+    )
+    assert attributes(record.attributes)["order_id"] == "A-1"

@@ -98,9 +98,9 @@ def test_contract_event_on_the_current_span(library, configured, tracer) -> None
         "ratio": 0.5,
         "ok": True,
         "who": "ann",
-        "log.severity_text": "INFO",
-        "log.severity_number": 9,
-        "log.logger": "tests.conftest",
+        "log.record.severity_text": "INFO",
+        "log.record.severity_number": 9,
+        "otel.scope.name": "tests.conftest",
         "code.function.name": "emit",
     }
     assert path.endswith("conftest.py")
@@ -123,7 +123,10 @@ def test_severity_numbers(library, configured, tracer) -> None:  # type: ignore[
         for level in levels:
             emit(library, level, f"at {level}")
     numbers = {
-        event.name: (event.attributes["log.severity_text"], event.attributes["log.severity_number"])
+        event.name: (
+            event.attributes["log.record.severity_text"],
+            event.attributes["log.record.severity_number"],
+        )
         for event in events_of(exporter, "levels")
     }
     expected = {
@@ -255,7 +258,7 @@ def test_exception_event(library, configured, tracer) -> None:  # type: ignore[n
     assert "Traceback (most recent call last)" in attributes["exception.stacktrace"]
     assert 'raise Boom("card declined")' in attributes["exception.stacktrace"]
     assert attributes["log.record.body"] == "payment failed"
-    assert attributes["log.severity_number"] == 17
+    assert attributes["log.record.severity_number"] == 17
     status = span_named(exporter, "failing").status
     assert status.status_code is StatusCode.ERROR
     assert status.description == f"{__name__}.Boom: card declined"
@@ -359,7 +362,7 @@ def test_129_extra_fields(library, configured, tracer) -> None:  # type: ignore[
     (event,) = events_of(exporter, "wide")
     assert len(event.attributes) == 128
     assert event.dropped_attributes > 0
-    assert event.attributes["log.severity_text"] == "INFO"
+    assert event.attributes["log.record.severity_text"] == "INFO"
     assert event.attributes["code.function.name"] == "emit"
 
 
@@ -520,7 +523,7 @@ def test_stdlib_filter_behind_a_queue(tracer, captured, isolated_logger) -> None
     for index in range(8):
         (event,) = events_of(exporter, f"queued-{index}")
         assert event.attributes["worker"] == index
-        assert event.attributes["log.logger"] == "queued"
+        assert event.attributes["otel.scope.name"] == "queued"
     assert len(captured.records()) == 8
 
 
@@ -563,8 +566,8 @@ def test_structlog_processor_in_a_user_chain(tracer, captured) -> None:  # type:
     assert event.name == "hello"
     assert {k: v for k, v in event.attributes.items() if not k.startswith("code.")} == {
         "user": "ann",
-        "log.severity_text": "INFO",
-        "log.severity_number": 9,
+        "log.record.severity_text": "INFO",
+        "log.record.severity_number": 9,
     }
     assert event.attributes["code.function.name"] == "test_structlog_processor_in_a_user_chain"
     assert captured.records()[0]["event"] == "hello"
@@ -870,8 +873,8 @@ def test_smaller_sdk_limits_apply_without_warnings(configured) -> None:  # type:
         "exception.message",
         "exception.stacktrace",
         "log.record.body",
-        "log.severity_text",
-        "log.severity_number",
+        "log.record.severity_text",
+        "log.record.severity_number",
     ]
     assert event.attributes["exception.message"] == "m" * 16
     assert event.dropped_attributes == 6

@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterable
 from types import ModuleType
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry import trace
 
@@ -21,6 +21,9 @@ from tracelog._output import Output
 from tracelog._redact import DEFAULT_REDACT_KEYS, Redactor
 from tracelog._render import FORMATS, Renderer
 
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
+
 __all__ = ["INTEGRATIONS", "Configured", "configure", "configured", "reset"]
 
 INTEGRATIONS = ("stdlib", "structlog", "loguru")
@@ -31,13 +34,18 @@ _output: Output | None = None
 
 
 class Configured(NamedTuple):
-    """What the last `configure` set up (read by ``tracelog doctor``)."""
+    """What the last `configure` set up (read by ``tracelog doctor``).
 
-    renderer: Renderer
+    ``renderer`` is None when ``format=None`` (no lines are written);
+    ``otel`` is the LogRecord sender of ``otel_logs=True``.
+    """
+
+    renderer: Renderer | None
     output: Output
     level: int
     events: SpanEvents | None
     installations: dict[str, Any]
+    otel: OtelLogs | None = None
 
 
 _configured: Configured | None = None
@@ -77,7 +85,7 @@ def configure(
     *,
     service_name: str | None = None,
     level: str | int = "INFO",
-    format: str = "json",
+    format: str | None = "json",
     output: str | os.PathLike[str] | IO[str] | None = None,
     fields: str = "otel",
     redact: Iterable[str] = DEFAULT_REDACT_KEYS,
@@ -85,6 +93,7 @@ def configure(
     span_events: str | int | None = "INFO",
     error_status: bool = True,
     attribute_value_length: int | None = None,
+    otel_logs: bool = False,
 ) -> None:
     """Send stdlib logging, structlog and loguru to one output, in one schema.
 
@@ -99,7 +108,9 @@ def configure(
             ``OTEL_SERVICE_NAME``, else the SDK tracer provider's resource,
             else none.
         level: the root level, a name (``"INFO"``) or a number.
-        format: ``"json"``, or ``"console"`` for people (coloured on a TTY).
+        format: ``"json"``, ``"console"`` for people (coloured on a TTY), or
+            None to write no lines (with *otel_logs*: records go to
+            OpenTelemetry only).
         output: None for ``sys.stdout``, a path to append to, or a text stream.
         fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
         redact: key words whose values are replaced by ``"[REDACTED]"``.
@@ -111,14 +122,29 @@ def configure(
             span's status to ERROR.
         attribute_value_length: the longest span-event attribute value;
             default ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, else 4096.
+        otel_logs: also send every record, of every configured library, to
+            the global OpenTelemetry ``LoggerProvider`` as one LogRecord: the
+            message as body, the IDs of the span current where it was
+            logged, severity, timestamps, its fields (redacted as in the
+            line) and ``code.*``/``exception.*`` attributes. Records of the
+            ``opentelemetry.*`` and ``tracelog.*`` loggers are not sent.
 
     Raises:
         ValueError, TypeError: an option is invalid (nothing is changed).
         tracelog.MissingExtraError: a requested integration is not installed.
     """
     levelno = level_number(level)
-    if format not in FORMATS:
-        raise ValueError(f'format must be "json" or "console", not {format!r}')
+    if format is not None and format not in FORMATS:
+        raise ValueError(f'format must be "json", "console" or None, not {format!r}')
+    if not isinstance(otel_logs, bool):
+        raise TypeError(f"otel_logs must be True or False, not {otel_logs!r}")
+    if format is None and output is not None:
+        raise ValueError("format=None writes no lines, so output= has no use: leave it out")
+    if format is None and not otel_logs and span_events is None:
+        raise ValueError(
+            "format=None, otel_logs=False and span_events=None send records nowhere:"
+            " write lines (format), send LogRecords (otel_logs=True) or add span events"
+        )
     if fields not in PROFILES:
         raise ValueError(f"fields must be one of {', '.join(map(repr, PROFILES))}, not {fields!r}")
     try:
@@ -137,6 +163,11 @@ def configure(
             error_status=error_status,
         )
     )
+    otel = None
+    if otel_logs:
+        from tracelog._otel_logs import OtelLogs  # noqa: PLC0415 - the Logs API, when asked for
+
+        otel = OtelLogs(redact=redact_keys)
     adapters = _adapters(integrations)
     name = _service_name(service_name)
     global _output, _configured
@@ -147,7 +178,7 @@ def configure(
         try:
             # One renderer for all three libraries: one schema, by construction.
             renderer = Renderer(
-                format=format,
+                format=format or "json",
                 fields=fields,
                 service_name=name,
                 redact=redact_keys,
@@ -157,6 +188,7 @@ def configure(
             if not reused:
                 target.close()
             raise
+        writes = None if format is None else renderer
         try:
             for integration in [i for i in _installations if i not in adapters]:
                 _installations.pop(integration).undo()
@@ -165,14 +197,14 @@ def configure(
                 installation = _installations.get(integration)
                 if installation is None:
                     installation = _installations[integration] = module.Installation()
-                installation.apply(renderer, levelno, target, events)
+                installation.apply(writes, levelno, target, events, otel)
         except BaseException:
             if not reused:
                 target.close()
             reset()
             raise
         previous, _output = _output, target
-        _configured = Configured(renderer, target, levelno, events, dict(_installations))
+        _configured = Configured(writes, target, levelno, events, dict(_installations), otel)
         if previous is not None and previous is not target:
             previous.close(successor=target)
 

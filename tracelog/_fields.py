@@ -27,6 +27,7 @@ __all__ = [
     "Schema",
     "exception_fields",
     "exception_from",
+    "exception_from_text",
     "format_timestamp",
 ]
 
@@ -197,6 +198,45 @@ def exception_from(exc_info: Any) -> ExceptionFields | None:
         return exception_fields(exc_info)
     current = sys.exc_info()
     return None if current[0] is None else exception_fields(current)
+
+
+def exception_from_text(text: str) -> ExceptionFields:
+    """Exception fields from a formatted traceback: the type and message of the one it ends with."""
+    kind, message = _raised(text)
+    return ExceptionFields(type=kind, message=message, stacktrace=text)
+
+
+def _raised(text: str) -> tuple[str, str]:
+    """The type and message of the exception a formatted traceback ends with.
+
+    The traceback module writes the raised exception after its last frame
+    (``  File "..."`` and the indented source lines under it) as
+    ``module.Type: message``, the message possibly over several lines (and
+    notes after it). An exception group's own lines carry a ``  | `` prefix.
+    """
+    lines = text.rstrip("\n").split("\n")
+    if lines and lines[0].startswith("  + Exception Group Traceback"):
+        lines = [line[4:] if line.startswith("  | ") else line for line in lines[1:]]
+    start = 0
+    for index, line in enumerate(lines):
+        if line.startswith('  File "'):
+            start = index + 1
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if not line or line[0].isspace() or line[0] in "+|" or line.startswith("Traceback ("):
+            continue
+        kind, colon, first = line.partition(": ")
+        if not colon:
+            kind, first = line.rstrip(":"), ""
+        if not kind or " " in kind:
+            return "", ""
+        rest = []
+        for more in lines[index + 1 :]:
+            if more.lstrip().startswith(("+", "|")):
+                break  # an exception group's members
+            rest.append(more)
+        return kind, "\n".join([first, *rest]) if rest else first
+    return "", ""
 
 
 class Schema:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import loguru
 
@@ -12,7 +12,10 @@ from tracelog import _errors
 from tracelog._events import SpanEvents
 from tracelog._output import Output
 from tracelog._render import Renderer
-from tracelog.loguru import _Format, install_patcher, span_event, uninstall_patcher
+from tracelog.loguru import _Format, install_patcher, otel_log, span_event, uninstall_patcher
+
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
 
 __all__ = ["Installation"]
 
@@ -25,31 +28,47 @@ class _Writer(_Format):
     its own exception formatting (which fails on very long exception chains)
     or ``opt(raw=True)``, which would bypass a format. The sink then has
     nothing left to do. With a span-event bridge, the record then becomes an
-    event too (loguru calls formats in the thread that logs).
+    event too, and with OpenTelemetry logs a LogRecord (loguru calls formats
+    in the thread that logs). With no renderer, no line is written.
     """
 
-    def __init__(self, renderer: Renderer, output: Output, events: SpanEvents | None) -> None:
-        super().__init__(renderer)
-        self._target = (renderer, output, events)
+    def __init__(
+        self,
+        renderer: Renderer | None,
+        output: Output,
+        events: SpanEvents | None,
+        otel: OtelLogs | None,
+    ) -> None:
+        super().__init__(renderer)  # type: ignore[arg-type]
+        self._target = (renderer, output, events, otel)
 
-    def retarget(self, renderer: Renderer, output: Output, events: SpanEvents | None) -> None:
-        """Switch to another renderer, output and bridge at once."""
-        self._target = (renderer, output, events)
+    def retarget(
+        self,
+        renderer: Renderer | None,
+        output: Output,
+        events: SpanEvents | None,
+        otel: OtelLogs | None,
+    ) -> None:
+        """Switch to another renderer, output, bridge and LogRecord sender at once."""
+        self._target = (renderer, output, events, otel)
 
     def __call__(self, record: Any) -> str:
-        renderer, output, events = self._target
-        try:
-            line = self._render(record, renderer)
-        except Exception as exc:
-            _errors.report("could not render a loguru record", exc)
-            line = self._fallback(record, exc, renderer)
-        output.write(line + "\n")
+        renderer, output, events, otel = self._target
+        if renderer is not None:
+            try:
+                line = self._render(record, renderer)
+            except Exception as exc:
+                _errors.report("could not render a loguru record", exc)
+                line = self._fallback(record, exc, renderer)
+            output.write(line + "\n")
         if events is not None:
             try:
                 if record["level"].no >= events.gate:
                     span_event(events, record)
             except Exception as exc:
                 _errors.report("could not add a span event", exc)
+        if otel is not None:
+            otel_log(otel, record)
         return ""
 
     @staticmethod
@@ -73,7 +92,12 @@ class Installation:
         self._removed_default = False
 
     def apply(
-        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+        self,
+        renderer: Renderer | None,
+        level: int,
+        output: Output,
+        events: SpanEvents | None,
+        otel: OtelLogs | None = None,
     ) -> None:
         global _default_handler_id
         logger = loguru.logger
@@ -86,11 +110,11 @@ class Installation:
                     self._removed_default = True
                 _default_handler_id = None
         if self._writer is not None and self._level == level:
-            self._writer.retarget(renderer, output, events)
+            self._writer.retarget(renderer, output, events, otel)
             return
         # A new level needs a new handler: add it before removing the old one,
         # so a record logged meanwhile may be written twice but never lost.
-        writer = _Writer(renderer, output, events)
+        writer = _Writer(renderer, output, events, otel)
         handler_id = logger.add(
             writer.sink,
             level=level,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from tracelog import _errors
 from tracelog._events import SpanEvents
@@ -13,9 +14,13 @@ from tracelog.stdlib import (
     ConsoleFormatter,
     JsonFormatter,
     install_record_factory,
+    otel_log,
     span_event,
     uninstall_record_factory,
 )
+
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
 
 __all__ = ["Installation", "OutputHandler"]
 
@@ -25,16 +30,26 @@ class OutputHandler(logging.Handler):
 
     Output and formatter are one pair, swapped together by a reconfiguration,
     so a record is never formatted for one and written to the other. With a
-    span-event bridge, the record also becomes an event once it is written.
+    span-event bridge, the record also becomes an event once it is written,
+    and with OpenTelemetry logs (*otel*) a LogRecord. Without *lines* nothing
+    is written (the event and LogRecord are still made).
     """
 
     def __init__(
-        self, output: Output, formatter: logging.Formatter, events: SpanEvents | None = None
+        self,
+        output: Output,
+        formatter: logging.Formatter,
+        events: SpanEvents | None = None,
+        otel: OtelLogs | None = None,
+        *,
+        lines: bool = True,
     ) -> None:
         super().__init__()
         self._target = (output, formatter)
         self.formatter = formatter
         self.events = events
+        self.otel = otel
+        self.lines = lines
 
     @property
     def output(self) -> Output:
@@ -61,16 +76,20 @@ class OutputHandler(logging.Handler):
         return result
 
     def emit(self, record: logging.LogRecord) -> None:
-        output, formatter = self._target
-        try:
-            line = formatter.format(record)
-        except Exception as exc:
-            _errors.report("a log formatter failed", exc)
-            line = safe_str(getattr(record, "msg", ""))
-        output.write(line + "\n")
+        if self.lines:
+            output, formatter = self._target
+            try:
+                line = formatter.format(record)
+            except Exception as exc:
+                _errors.report("a log formatter failed", exc)
+                line = safe_str(getattr(record, "msg", ""))
+            output.write(line + "\n")
         events = self.events
         if events is not None and record.levelno >= events.gate:
             span_event(events, record)
+        otel = self.otel
+        if otel is not None:
+            otel_log(otel, record)
 
 
 class Installation:
@@ -87,21 +106,33 @@ class Installation:
         return self._handler
 
     def apply(
-        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+        self,
+        renderer: Renderer | None,
+        level: int,
+        output: Output,
+        events: SpanEvents | None,
+        otel: OtelLogs | None = None,
     ) -> None:
         formatter: JsonFormatter | ConsoleFormatter = (
-            ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
+            ConsoleFormatter()
+            if renderer is not None and renderer.format == "console"
+            else JsonFormatter()
         )
-        formatter.renderer = renderer
+        if renderer is not None:
+            formatter.renderer = renderer
         root = logging.getLogger()
         if self._handler is None:
             self._own_factory = install_record_factory()
             self._previous_level = root.level
-            self._handler = OutputHandler(output, formatter, events)
+            self._handler = OutputHandler(
+                output, formatter, events, otel, lines=renderer is not None
+            )
             root.addHandler(self._handler)
         else:
             self._handler.retarget(output, formatter)
             self._handler.events = events
+            self._handler.otel = otel
+            self._handler.lines = renderer is not None
         root.setLevel(level)
 
     def undo(self) -> None:

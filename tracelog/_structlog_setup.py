@@ -11,7 +11,7 @@ import asyncio
 import contextvars
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -27,8 +27,12 @@ from tracelog.structlog import (
     _caller_stack,
     _code_kinds,
     _first_app_frame,
+    _OtelLogAdder,
     _RendererProcessor,
 )
+
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
 
 __all__ = ["Installation"]
 
@@ -192,6 +196,11 @@ def _safe_methods(base: type[Any], name: str) -> tuple[Any, Any]:
     return method, amethod
 
 
+def _drop(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """The last processor when configure() writes no lines: the event ends here."""
+    raise structlog.DropEvent
+
+
 class Installation:
     """What configure() set in structlog, to update in place and to undo."""
 
@@ -199,16 +208,23 @@ class Installation:
         self._original: tuple[bool, dict[str, Any]] | None = None
 
     def apply(
-        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+        self,
+        renderer: Renderer | None,
+        level: int,
+        output: Output,
+        events: SpanEvents | None,
+        otel: OtelLogs | None = None,
     ) -> None:
         if self._original is None:
             self._original = (structlog.is_configured(), structlog.get_config())
         bridge = [] if events is None else [SpanEventAdder._for(events, conventions=False)]
+        sender = [] if otel is None else [_OtelLogAdder(otel)]
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,
                 *bridge,
-                _RendererProcessor(renderer, conventions=False),
+                *sender,
+                _drop if renderer is None else _RendererProcessor(renderer, conventions=False),
             ],
             wrapper_class=_bound_logger_class(level),
             logger_factory=_LoggerFactory(output),

@@ -14,10 +14,11 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
@@ -31,6 +32,9 @@ try:
     import loguru
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise MissingExtraError("loguru") from exc
+
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
 
 __all__ = [
     "ConsoleFormat",
@@ -201,11 +205,43 @@ def span_event(events: SpanEvents, record: Any) -> None:
             record["line"],
             record["extra"],
             exception,
+            _nanoseconds(record["time"]),
         )
     except Exception as exc:
         _errors.report("could not add a span event", exc)
 
 
+def otel_log(otel: OtelLogs, record: Any) -> None:
+    """Send a loguru record to OpenTelemetry as one LogRecord (in the logging thread)."""
+    try:
+        name = record["name"]
+        if is_internal(name):
+            return
+        level = record["level"]
+        otel.emit(
+            _context.current(),
+            record["message"],
+            level.no,
+            level.name,
+            name,
+            record["function"],
+            record["file"].path,
+            record["line"],
+            record["extra"],
+            _exception_of(record),
+            _nanoseconds(record["time"]),
+        )
+    except Exception as exc:
+        _errors.report("could not send a log record to OpenTelemetry", exc)
+
+
+def _nanoseconds(when: datetime.datetime) -> int:
+    """A loguru record's time (an aware datetime, to the microsecond) in ns since the epoch."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _EXCEPTION = "_tracelog_exception"
 
 

@@ -9,9 +9,11 @@
 - `QueueHandler` keeps exceptions structured across a queue.
 - `SpanEventFilter` adds records to the current span as events.
 
-A stamp is one private record attribute, so no ``extra=`` key can collide
-with it. `TraceContextFilter` (and ``install_record_factory(compat=True)``)
-also set ``otelTraceID``, ``otelSpanID`` and ``otelTraceSampled``, the names
+A stamp is kept outside the record's ``__dict__``, so no ``extra=`` key can
+collide with it and no handler that exports every record attribute
+(OpenTelemetry's ``LoggingHandler``, structlog's ``ExtraAdder``) ever sees
+it. `TraceContextFilter` (and ``install_record_factory(compat=True)``) also
+set ``otelTraceID``, ``otelSpanID`` and ``otelTraceSampled``, the names
 OpenTelemetry's ``LoggingInstrumentor`` uses, for ``%(otelTraceID)s`` format
 strings.
 """
@@ -21,20 +23,31 @@ from __future__ import annotations
 import copy
 import logging
 import logging.handlers
+import sys
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from itertools import islice
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from tracelog import _context, _errors
 from tracelog._context import TraceContext
 from tracelog._events import SpanEvents, is_internal
-from tracelog._fields import ExceptionFields, exception_fields, exception_from
+from tracelog._fields import (
+    ExceptionFields,
+    exception_fields,
+    exception_from,
+    exception_from_text,
+)
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
+
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
 
 __all__ = [
     "ConsoleFormatter",
@@ -49,14 +62,14 @@ __all__ = [
 ]
 
 STAMP = "_tracelog_trace"
-"""Record attribute holding the `TraceContext` (or None) captured at emit time."""
+"""Where a record's `TraceContext` (or None) captured at emit time is kept (see `stamp`)."""
 _EXCEPTION = "_tracelog_exception"
 # The record's extra fields as the formatter read them, for the span-event bridge.
 _FIELDS = "_tracelog_fields"
 _UNSTAMPED = object()
 _NO_SPAN = {"otelTraceID": "0", "otelSpanID": "0", "otelTraceSampled": False}
 
-# Attributes of a fresh LogRecord; extras, stamps and formatter fields follow them.
+# Attributes of a fresh LogRecord; extras and formatter fields follow them.
 _STANDARD_COUNT = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 _RESERVED = frozenset(RESERVED_ATTRS) | {
     "message",
@@ -66,6 +79,81 @@ _RESERVED = frozenset(RESERVED_ATTRS) | {
     "stack_info",
     "otelServiceName",
 }
+
+
+class _Record(logging.LogRecord):
+    """A LogRecord with slots for what tracelog keeps on it, outside its ``__dict__``.
+
+    Handlers that export every record attribute read ``vars(record)``
+    (OpenTelemetry's ``LoggingHandler`` turns each into a LogRecord attribute,
+    and warns about, then logs, any it cannot encode), so tracelog's state
+    must not be there. Slots are not, yet ``copy.copy`` (a ``QueueHandler``'s)
+    and pickling (a process queue's) keep them.
+    """
+
+    __slots__ = ("_tracelog_exception", "_tracelog_fields", "_tracelog_trace")
+    _tracelog_trace: TraceContext | None
+    _tracelog_fields: dict[str, Any] | None
+    _tracelog_exception: ExceptionFields | None
+
+    def __getstate__(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        # The fields cache stays behind: a copy's extras may change. An unstamped
+        # record (a copy that found no original) stays unstamped.
+        hidden = {name: getattr(self, name) for name in (STAMP, _EXCEPTION) if hasattr(self, name)}
+        return self.__dict__, hidden
+
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        attrs, hidden = state
+        self.__dict__.update(attrs)
+        self._tracelog_fields = None
+        for name, value in hidden.items():
+            setattr(self, name, value)
+
+
+# The same state for records of other classes (made by another record factory,
+# stamped by a filter): kept while the record lives, lost by a copy.
+_others: weakref.WeakKeyDictionary[logging.LogRecord, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _hidden(record: logging.LogRecord, name: str, default: Any = None) -> Any:
+    """What tracelog keeps on *record* under *name* (`STAMP`, `_FIELDS`, `_EXCEPTION`)."""
+    if isinstance(record, _Record):
+        return getattr(record, name, default)
+    if not _others:
+        return default
+    try:
+        state = _others.get(record)
+    except TypeError:  # not a record that can be weakly referenced
+        return default
+    return default if state is None else state.get(name, default)
+
+
+def _hide(record: logging.LogRecord, name: str, value: Any) -> None:
+    """Keep *value* on *record* under *name*, outside its ``__dict__``."""
+    if isinstance(record, _Record):
+        setattr(record, name, value)
+        return
+    try:
+        state = _others.get(record)
+        if state is None:
+            state = _others[record] = {}
+    except TypeError:
+        return  # nowhere to keep it: it is worked out again when needed
+    state[name] = value
+
+
+def _with_state(record: logging.LogRecord) -> _Record:
+    """*record*'s fresh `_Record` twin (same attributes and state), or *record* itself."""
+    if isinstance(record, _Record):
+        return record
+    twin = _Record.__new__(_Record)
+    twin.__dict__ = record.__dict__
+    trace = _hidden(record, STAMP, _UNSTAMPED)
+    if trace is not _UNSTAMPED:
+        twin._tracelog_trace = trace
+    twin._tracelog_fields = None
+    twin._tracelog_exception = _hidden(record, _EXCEPTION)
+    return twin
 
 
 _current = _context.current
@@ -80,8 +168,7 @@ def stamp(record: logging.LogRecord, *, compat: bool = False) -> None:
             ``otelTraceSampled`` (``"0"``, ``"0"``, False outside a span), as
             OpenTelemetry's ``LoggingInstrumentor`` does, for format strings.
     """
-    trace = _current()
-    record.__dict__[STAMP] = trace
+    _hide(record, STAMP, _current())
     if compat:
         set_compat_attributes(record)
 
@@ -89,7 +176,7 @@ def stamp(record: logging.LogRecord, *, compat: bool = False) -> None:
 def set_compat_attributes(record: logging.LogRecord) -> None:
     """Set ``LoggingInstrumentor``'s attributes from the record's stamp (or current IDs)."""
     attrs = record.__dict__
-    trace = _trace_of(attrs)
+    trace = _trace_of(record)
     if trace is None:
         attrs.update(_NO_SPAN)
         return
@@ -120,7 +207,11 @@ def _stamping_factory(
     previous: Callable[..., logging.LogRecord], switch: _Installed
 ) -> Callable[..., logging.LogRecord]:
     # A closure with LogRecord's own signature: no *args packing, no instance
-    # call. It runs for every record, so the cost matters.
+    # call. It runs for every record, so the cost matters. Records of the
+    # standard class are made as (or turned into) _Record, which has room for
+    # the stamp outside the record's attributes.
+    plain = previous is logging.LogRecord
+
     def factory(
         name: str,
         level: int,
@@ -133,15 +224,61 @@ def _stamping_factory(
         sinfo: str | None = None,
         **kwargs: Any,
     ) -> logging.LogRecord:
-        record = previous(name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs)
-        if switch.enabled:
-            try:
+        if not switch.enabled:
+            return previous(
+                name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs
+            )
+        if plain:
+            record: logging.LogRecord = _Record(
+                name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs
+            )
+        else:
+            record = previous(
+                name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs
+            )
+            if type(record) is logging.LogRecord:
+                record = _with_state(record)
+        if isinstance(record, _Record):
+            record._tracelog_fields = record._tracelog_exception = None
+        try:
+            if name is None and level is None:
+                # logging.makeLogRecord(other.__dict__) (structlog's ProcessorFormatter,
+                # maybe behind a QueueListener): the copy takes the other's stamp.
+                _adopt(record, sys._getframe(1))
+            else:
                 stamp(record, compat=switch.compat)
-            except Exception as exc:
-                _errors.report("could not read the trace context", exc)
+        except Exception as exc:
+            _errors.report("could not read the trace context", exc)
         return record
 
     return factory
+
+
+def _adopt(record: logging.LogRecord, maker: FrameType) -> None:
+    """Give *record*, made by ``logging.makeLogRecord``, the state of the record it copies.
+
+    makeLogRecord fills a fresh record from another's ``__dict__``, where
+    tracelog's state is not; that record is found in its caller's frame, by
+    the identity of its ``__dict__``. Not found (a dict from a socket, say):
+    the record stays unstamped, and its IDs are read as for a foreign record.
+    """
+    if maker.f_code is not _MAKE_LOG_RECORD:
+        stamp(record)  # another caller that passes no name: a record like any other
+        return
+    source = maker.f_locals.get("dict")
+    caller = maker.f_back
+    if source is None or caller is None:
+        return
+    for value in list(caller.f_locals.values()):
+        if isinstance(value, logging.LogRecord) and value.__dict__ is source:
+            for name in (STAMP, _EXCEPTION):
+                kept = _hidden(value, name, _UNSTAMPED)
+                if kept is not _UNSTAMPED:
+                    _hide(record, name, kept)
+            return
+
+
+_MAKE_LOG_RECORD = logging.makeLogRecord.__code__
 
 
 _installed: _Installed | None = None
@@ -198,7 +335,7 @@ class TraceContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            if STAMP not in record.__dict__:
+            if _hidden(record, STAMP, _UNSTAMPED) is _UNSTAMPED:
                 stamp(record)
             if "otelTraceID" not in record.__dict__:
                 set_compat_attributes(record)
@@ -207,10 +344,12 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
-def _trace_of(attrs: dict[str, Any]) -> TraceContext | None:
-    trace = attrs.get(STAMP, _UNSTAMPED)
+def _trace_of(record: logging.LogRecord) -> TraceContext | None:
+    """The IDs stamped on *record*: tracelog's stamp, LoggingInstrumentor's, or the current ones."""
+    trace = _hidden(record, STAMP, _UNSTAMPED)
     if trace is _UNSTAMPED:
         # Stamped by OpenTelemetry's LoggingInstrumentor, or not at all.
+        attrs = record.__dict__
         trace_id = attrs.get("otelTraceID")
         if isinstance(trace_id, str) and trace_id != "0":
             flags = "01" if attrs.get("otelTraceSampled") else "00"
@@ -219,27 +358,29 @@ def _trace_of(attrs: dict[str, Any]) -> TraceContext | None:
     return trace if isinstance(trace, TraceContext) else None
 
 
-def _extras(attrs: dict[str, Any]) -> dict[str, Any]:
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
     """The fields a caller added to a record (``extra=``), in their order."""
     # A record's own attributes come first; what is added later (extras,
-    # stamps, formatter fields) follows them, so only the tail is scanned.
+    # formatter fields) follows them, so only the tail is scanned.
+    attrs = record.__dict__
     reserved = _RESERVED
     return {
         key: attrs[key]
         for key in islice(attrs, _STANDARD_COUNT, None)
         if key not in reserved
         and not (isinstance(key, str) and key[:1] == "_")
-        and not (key in _NO_SPAN and _stamped_copy(attrs, key))
+        and not (key in _NO_SPAN and _stamped_copy(record, key))
     }
 
 
-def _stamped_copy(attrs: dict[str, Any], key: str) -> bool:
+def _stamped_copy(record: logging.LogRecord, key: str) -> bool:
     """Whether a LoggingInstrumentor-named attribute is tracelog's copy of the stamp.
 
     It is then not written as a field (``trace_id`` says it already); a
     caller's own ``extra={"otelTraceID": ...}`` is.
     """
-    trace = attrs.get(STAMP, _UNSTAMPED)
+    attrs = record.__dict__
+    trace = _hidden(record, STAMP, _UNSTAMPED)
     if trace is _UNSTAMPED:
         return True  # stamped by LoggingInstrumentor itself: the same IDs again
     if not isinstance(trace, TraceContext):
@@ -264,13 +405,28 @@ def _exception_of(record: logging.LogRecord) -> ExceptionFields | None:
 
     From ``exc_info``, or as `QueueHandler` kept it across a queue.
     """
-    attrs = record.__dict__
     if record.exc_info and record.exc_info[0] is not None:
-        exception: ExceptionFields | None = attrs.get(_EXCEPTION)
+        exception: ExceptionFields | None = _hidden(record, _EXCEPTION)
         if exception is None:
-            exception = attrs[_EXCEPTION] = exception_fields(record.exc_info)
+            exception = exception_fields(record.exc_info)
+            _hide(record, _EXCEPTION, exception)
         return exception
-    return attrs.get(_EXCEPTION)
+    exception = _hidden(record, _EXCEPTION)
+    if exception is None:
+        msg = record.msg
+        if type(msg) is _Message:
+            return msg.exception
+        if isinstance(msg, dict):
+            queued = msg.get("exc_info")  # a structlog event from the queue
+            return queued if isinstance(queued, ExceptionFields) else None
+    return exception if isinstance(exception, ExceptionFields) else None
+
+
+def _dict_fields(msg: dict[Any, Any]) -> dict[Any, Any]:
+    """A dict message's fields: all but the exception `QueueHandler` queued with it."""
+    if isinstance(msg.get("exc_info"), ExceptionFields):
+        return {key: value for key, value in msg.items() if key != "exc_info"}
+    return dict(msg)
 
 
 def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, Any]) -> str:
@@ -281,16 +437,17 @@ def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, 
     if isinstance(msg, dict) and not record.args:
         # python-json-logger's convention: a dict message is a set of fields.
         message = ""
-        extras = {**(extras or {}), **msg}
+        extras = {**(extras or {}), **_dict_fields(msg)}
     elif type(msg) is str and not record.args:
         message = msg
     else:
         message, error = _message(record)
     record.message = message
-    trace = _trace_of(attrs)
+    trace = _trace_of(record)
     if len(attrs) > _STANDARD_COUNT:
-        fields = _extras(attrs)
-        attrs[_FIELDS] = fields
+        fields = _extras(record)
+        if isinstance(record, _Record):  # kept for the span event and LogRecord after it
+            record._tracelog_fields = fields
         if fields:
             extras = fields if extras is None else {**extras, **fields}
     if error is not None:
@@ -298,7 +455,7 @@ def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, 
         extras[ERROR_KEY] = error
     exception = _exception_of(record)
     if exception is None and record.exc_text:
-        exception = ExceptionFields(type="", message="", stacktrace=record.exc_text)
+        exception = exception_from_text(safe_str(record.exc_text))
     return renderer.render(
         record.created,
         record.levelname,
@@ -319,12 +476,12 @@ def _render_safely(renderer: Renderer, record: logging.LogRecord, static: Mappin
         # Whatever still renders: the renderer drops single fields that do not.
         attrs = getattr(record, "__dict__", {})
         try:
-            extras: dict[Any, Any] = {**static, **_extras(attrs)}
+            extras: dict[Any, Any] = {**static, **_extras(record)}
         except Exception:
             extras = {}
         extras[ERROR_KEY] = f"{type(exc).__name__}: {safe_str(exc)}"
         try:
-            trace = _trace_of(attrs)
+            trace = _trace_of(record)
         except Exception:
             trace = None
         created = attrs.get("created")
@@ -431,35 +588,80 @@ class QueueHandler(logging.handlers.QueueHandler):
     The standard one formats the exception into the message text and drops
     ``exc_info``; this one stamps the IDs (if no factory or filter did),
     formats the message once and keeps the exception as structured fields.
+    The queued record also carries the traceback as ``exc_text`` and the IDs
+    as ``otelTraceID``, ``otelSpanID`` and ``otelTraceSampled``, which any
+    copy keeps (structlog's ``ProcessorFormatter`` copies records with
+    ``logging.makeLogRecord``).
     """
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         try:
-            if STAMP not in record.__dict__:
+            if _hidden(record, STAMP, _UNSTAMPED) is _UNSTAMPED:
                 stamp(record)
-            record = copy.copy(record)
-            if isinstance(record.msg, dict) and "exc_info" in record.msg:
+            queued = _copy(record)
+            exception = None
+            if isinstance(queued.msg, dict) and "exc_info" in queued.msg:
                 # A structlog event (ProcessorFormatter.wrap_for_formatter):
                 # exc_info=True means the exception being handled here and now.
-                event = dict(record.msg)
-                fields = exception_from(event.pop("exc_info"))
-                if fields is not None:
-                    record.__dict__[_EXCEPTION] = fields
-                record.msg = event
-            if not (isinstance(record.msg, dict) and not record.args):
-                message, error = _message(record)
-                record.msg = message
-                record.message = message
+                # Its fields travel in the event, as its exc_info.
+                event = dict(queued.msg)
+                exception = exception_from(event.pop("exc_info"))
+                if exception is not None:
+                    event["exc_info"] = exception
+                queued.msg = event
+            if not (isinstance(queued.msg, dict) and not queued.args):
+                message, error = _message(queued)
+                queued.msg = queued.message = message
                 if error is not None:
-                    record.__dict__[ERROR_KEY] = error
-            record.args = None
-            if record.exc_info and record.exc_info[0] is not None:
-                record.__dict__[_EXCEPTION] = exception_fields(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
+                    queued.__dict__[ERROR_KEY] = error
+            queued.args = None
+            if queued.exc_info and queued.exc_info[0] is not None:
+                exception = exception_fields(queued.exc_info)
+            elif exception is None:
+                exception = _exception_of(queued)
+            queued.exc_info = None
+            queued.exc_text = None
+            if exception is not None:
+                _hide(queued, _EXCEPTION, exception)
+                # What any copy keeps (makeLogRecord's too, whose formatter may
+                # then drop exc_text): the fields with the message, and the
+                # traceback as the formatted exception, for any formatter.
+                if type(queued.msg) is str:
+                    queued.msg = _Message(queued.msg, exception)
+                queued.exc_text = exception.stacktrace or None
+            if "otelTraceID" not in queued.__dict__:
+                set_compat_attributes(queued)  # the IDs, in attributes any copy keeps
         except Exception as exc:
             _errors.report("could not prepare a record for the queue", exc)
-        return record
+            return record
+        return queued
+
+
+class _Message(str):
+    """A queued record's message, carrying its exception's fields across any copy."""
+
+    exception: ExceptionFields
+
+    def __new__(cls, text: str, exception: ExceptionFields) -> _Message:
+        message = super().__new__(cls, text)
+        message.exception = exception
+        return message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Message, (str(self), self.exception))
+
+
+def _copy(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy of *record* with tracelog's state: a `_Record` when it can be one."""
+    if type(record) is logging.LogRecord:
+        return copy.copy(_with_state(record))
+    queued = copy.copy(record)
+    if not isinstance(queued, _Record):
+        for name in (STAMP, _EXCEPTION):
+            value = _hidden(record, name, _UNSTAMPED)
+            if value is not _UNSTAMPED:
+                _hide(queued, name, value)
+    return queued
 
 
 class SpanEventFilter(logging.Filter):
@@ -501,32 +703,37 @@ class SpanEventFilter(logging.Filter):
         return True
 
 
+def _content(record: logging.LogRecord) -> tuple[str, dict[Any, Any] | None]:
+    """The record's message and extra fields (as the formatter read them, if it ran first)."""
+    attrs = record.__dict__
+    msg = record.msg
+    extras: dict[Any, Any] | None = None
+    if isinstance(msg, dict) and not record.args:
+        message = ""
+        extras = _dict_fields(msg)
+    elif type(msg) is str and not record.args:
+        message = msg
+    else:
+        formatted = attrs.get("message")  # by the formatter, if it ran first
+        message = formatted if type(formatted) is str else _message(record)[0]
+    fields = _hidden(record, _FIELDS)
+    if fields is None and len(attrs) > _STANDARD_COUNT:
+        fields = _extras(record)
+    if fields:
+        extras = fields if extras is None else {**extras, **fields}
+    return message, extras
+
+
 def span_event(events: SpanEvents, record: logging.LogRecord) -> None:
     """Add *record* to the span it was stamped with, if current here; never raises."""
     try:
         if is_internal(record.name):
             return
-        attrs = record.__dict__
-        trace = _trace_of(attrs)
+        trace = _trace_of(record)
         span = _context.span_matching(trace)
         if span is None:
             return
-        msg = record.msg
-        extras: dict[Any, Any] | None = None
-        if isinstance(msg, dict) and not record.args:
-            message = ""
-            extras = dict(msg)
-        elif type(msg) is str and not record.args:
-            message = msg
-        else:
-            formatted = attrs.get("message")  # by the formatter, if it ran first
-            message = formatted if type(formatted) is str else _message(record)[0]
-        fields = attrs.get(_FIELDS)
-        if fields is None and len(attrs) > _STANDARD_COUNT:
-            fields = _extras(attrs)
-        if fields:
-            extras = fields if extras is None else {**extras, **fields}
-        exception = _exception_of(record)
+        message, extras = _content(record)
         events.add(
             span,
             trace,
@@ -538,8 +745,35 @@ def span_event(events: SpanEvents, record: logging.LogRecord) -> None:
             record.pathname,
             record.lineno,
             extras,
-            exception,
+            _exception_of(record),
             int(record.created * 1e9),
         )
     except Exception as exc:
         _errors.report("could not add a span event", exc)
+
+
+def otel_log(otel: OtelLogs, record: logging.LogRecord) -> None:
+    """Send *record* to OpenTelemetry as one LogRecord, with the IDs stamped on it; never raises."""
+    try:
+        if is_internal(record.name):
+            return
+        message, extras = _content(record)
+        exception = _exception_of(record)
+        if exception is None and record.exc_text:
+            exception = exception_from_text(safe_str(record.exc_text))
+        otel.emit(
+            _trace_of(record),
+            message,
+            record.levelno,
+            record.levelname,
+            record.name,
+            record.funcName,
+            record.pathname,
+            record.lineno,
+            extras,
+            exception,
+            int(record.created * 1e9),
+            record.stack_info,
+        )
+    except Exception as exc:
+        _errors.report("could not send a log record to OpenTelemetry", exc)

@@ -16,16 +16,19 @@ import time
 import traceback
 from collections.abc import Mapping, MutableMapping
 from types import CodeType, FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracelog import _context, _errors
 from tracelog._errors import MissingExtraError
 from tracelog._events import SpanEvents, is_internal
-from tracelog._fields import ExceptionFields, Schema, exception_from
+from tracelog._fields import ExceptionFields, Schema, exception_from, exception_from_text
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS
 from tracelog._render import ERROR_KEY, Renderer
-from tracelog.stdlib import _EXCEPTION, _extras, _trace_of, span_event
+from tracelog.stdlib import _exception_of, _extras, _trace_of, span_event
+
+if TYPE_CHECKING:
+    from tracelog._otel_logs import OtelLogs
 
 try:
     import structlog  # noqa: F401 - fail here, naming the extra, not in a later call
@@ -65,7 +68,7 @@ class TraceContextAdder:
             # A stdlib record in ProcessorFormatter's foreign_pre_chain,
             # formatted behind a QueueListener (a thread outside any span):
             # the IDs stamped on it where it was logged are the right ones.
-            trace = _trace_of(event_dict["_record"].__dict__)
+            trace = _trace_of(event_dict["_record"])
         if trace is not None:
             event_dict.update(self._schema.trace_fields(trace))
         return event_dict
@@ -88,7 +91,7 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
     last = _context._last
     trace = last[1] if last[0] is _read_context() else _current()
     if trace is None and "_record" in event_dict:
-        trace = _trace_of(event_dict["_record"].__dict__)
+        trace = _trace_of(event_dict["_record"])
     if trace is not None:
         event_dict["trace_id"] = trace.trace_id
         event_dict["span_id"] = trace.span_id
@@ -102,7 +105,9 @@ _LATEST_SECONDS = 1e11
 # Where configure()'s async methods were called: (function, file, line), read
 # in the caller before structlog hands the event to a thread.
 SITE = "_tracelog_site"
-_META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args", SITE})
+# When configure()'s chain sent the event to OpenTelemetry (ns): the line says the same time.
+TIME = "_tracelog_time"
+_META = frozenset({"_record", "_from_structlog", "exc_info", "positional_args", SITE, TIME})
 _LEVEL_ALIASES = {"warn": "warning", "exception": "error", "msg": "info", "err": "error"}
 
 
@@ -199,34 +204,11 @@ class SpanEventAdder:
             span = _context.current_span() if trace is not None else None
             if span is None:
                 return
-            if "exc_info" in ed:
-                exception = exception_from(ed["exc_info"])
-                if not self._conventions and exception is not None:
-                    # configure()'s chain: its renderer comes next and takes the fields.
-                    ed["exc_info"] = exception
-            elif self._conventions and "exception" in ed:
-                exception = _rendered_exception(ed["exception"])  # format_exc_info ran first
-            else:
-                exception = None
-            site = ed.get(SITE)
-            if type(site) is tuple and len(site) == 3:
-                function, path, line = site
-            else:
-                function = path = line = None
-                # The application's frame: up from structlog's, past structlog and tracelog.
-                frame: FrameType | None = sys._getframe(2)
-                kinds = _code_kinds
-                while frame is not None:
-                    kind = kinds.get(frame.f_code)
-                    if kind is None:
-                        kind = _remember_code(frame)
-                    if kind is not _OWN:
-                        if kind is _APP:  # not an executor's thread, where the caller is gone
-                            code = frame.f_code
-                            function, path, line = code.co_name, code.co_filename, frame.f_lineno
-                        break
-                    frame = frame.f_back
+            exception = _exception_in(ed, conventions=self._conventions)
+            function, path, line = _site_in(ed, keep=not self._conventions)
             levelno = _METHOD_NUMBERS.get(method_name, 20)
+            # configure()'s chain: the line, the event and the LogRecord say one time.
+            timestamp = None if self._conventions else ed.setdefault(TIME, time.time_ns())
             events.add(
                 span,
                 trace,
@@ -239,11 +221,94 @@ class SpanEventAdder:
                 line,
                 ed,
                 exception,
-                None,
+                timestamp,
                 _EVENT_SKIP_CONVENTIONS if self._conventions else _EVENT_SKIP,
             )
         except Exception as exc:
             _errors.report("could not add a span event", exc)
+
+
+def _exception_in(ed: EventDict, *, conventions: bool) -> ExceptionFields | None:
+    """The event's exception, as fields.
+
+    In configure()'s chain (no *conventions*) ``exc_info`` is replaced by the
+    fields, so whatever reads it next (the renderer) does not format it again.
+    """
+    if "exc_info" in ed:
+        exception = exception_from(ed["exc_info"])
+        if not conventions and exception is not None:
+            ed["exc_info"] = exception
+        return exception
+    if conventions and "exception" in ed:
+        return _rendered_exception(ed["exception"])  # format_exc_info ran first
+    return None
+
+
+def _site_in(ed: EventDict, *, keep: bool) -> tuple[Any, Any, Any]:
+    """Where the application logged the event: (function, file, line), or Nones.
+
+    Read in the caller by configure()'s async methods, else from the stack.
+    With *keep* (configure()'s chain, whose renderer drops it) it is kept in
+    the event, so the span event and the LogRecord look once.
+    """
+    site = ed.get(SITE)
+    if type(site) is tuple and len(site) == 3:
+        return site
+    found: tuple[Any, Any, Any] = (None, None, None)
+    # The application's frame: up from here, past structlog and tracelog.
+    frame: FrameType | None = sys._getframe(1)
+    kinds = _code_kinds
+    while frame is not None:
+        kind = kinds.get(frame.f_code)
+        if kind is None:
+            kind = _remember_code(frame)
+        if kind is not _OWN:
+            if kind is _APP:  # not an executor's thread, where the caller is gone
+                code = frame.f_code
+                found = (code.co_name, code.co_filename, frame.f_lineno)
+            break
+        frame = frame.f_back
+    if keep:
+        ed[SITE] = found
+    return found
+
+
+class _OtelLogAdder:
+    """configure()'s processor sending each event to OpenTelemetry as a LogRecord."""
+
+    __slots__ = ("otel",)
+
+    def __init__(self, otel: OtelLogs) -> None:
+        self.otel = otel
+
+    def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+        try:
+            name = getattr(logger, "name", None)
+            if not isinstance(name, str) or is_internal(name):
+                return event_dict
+            stack_info = event_dict.get("stack_info")
+            if stack_info and not isinstance(stack_info, str):
+                stack_info = event_dict["stack_info"] = _caller_stack()  # the line's too
+            now = event_dict.setdefault(TIME, time.time_ns())
+            function, path, line = _site_in(event_dict, keep=True)
+            self.otel.emit(
+                _current(),
+                event_dict.get("event", ""),
+                _METHOD_NUMBERS.get(method_name, 20),
+                _LEVEL_ALIASES.get(method_name, method_name).upper(),
+                name,
+                function,
+                path,
+                line,
+                event_dict,
+                _exception_in(event_dict, conventions=False),
+                now,
+                stack_info if isinstance(stack_info, str) else None,
+                _EVENT_SKIP,
+            )
+        except Exception as exc:
+            _errors.report("could not send a log record to OpenTelemetry", exc)
+        return event_dict
 
 
 _default_adder: SpanEventAdder | None = None
@@ -265,8 +330,7 @@ def add_span_event(logger: Any, method_name: str, event_dict: EventDict) -> Even
 def _rendered_exception(value: Any) -> ExceptionFields | None:
     """Exception fields from what format_exc_info or dict_tracebacks left in ``exception``."""
     if isinstance(value, str) and value:
-        kind, message = _raised(value)
-        return ExceptionFields(type=kind, message=message, stacktrace=value)
+        return exception_from_text(value)
     if isinstance(value, list) and value and isinstance(value[-1], Mapping):
         raised = value[-1]  # dict_tracebacks: the chain, the raised exception last
         return ExceptionFields(
@@ -275,39 +339,6 @@ def _rendered_exception(value: Any) -> ExceptionFields | None:
             stacktrace=safe_str(value),
         )
     return None
-
-
-def _raised(text: str) -> tuple[str, str]:
-    """The type and message of the exception a formatted traceback ends with.
-
-    The traceback module writes the raised exception after its last frame
-    (``  File "..."`` and the indented source lines under it) as
-    ``module.Type: message``, the message possibly over several lines (and
-    notes after it). An exception group's own lines carry a ``  | `` prefix.
-    """
-    lines = text.rstrip("\n").split("\n")
-    if lines and lines[0].startswith("  + Exception Group Traceback"):
-        lines = [line[4:] if line.startswith("  | ") else line for line in lines[1:]]
-    start = 0
-    for index, line in enumerate(lines):
-        if line.startswith('  File "'):
-            start = index + 1
-    for index in range(start, len(lines)):
-        line = lines[index]
-        if not line or line[0].isspace() or line[0] in "+|" or line.startswith("Traceback ("):
-            continue
-        kind, colon, first = line.partition(": ")
-        if not colon:
-            kind, first = line.rstrip(":"), ""
-        if not kind or " " in kind:
-            return "", ""
-        rest = []
-        for more in lines[index + 1 :]:
-            if more.lstrip().startswith(("+", "|")):
-                break  # an exception group's members
-            rest.append(more)
-        return kind, "\n".join([first, *rest]) if rest else first
-    return "", ""
 
 
 class _RendererProcessor:
@@ -347,6 +378,7 @@ class _RendererProcessor:
 
     def _render(self, logger: Any, method_name: str, ed: EventDict) -> str:
         ed.pop(SITE, None)
+        sent = ed.pop(TIME, None)  # the time the LogRecord was given
         event = ed.pop("event", "")
         message = event if type(event) is str else safe_str(event)
         record = ed.pop("_record", None)
@@ -358,7 +390,7 @@ class _RendererProcessor:
         if stack_info and stack is None:
             stack = _caller_stack()  # stack_info=True, without StackInfoRenderer
         name: Any = None
-        timestamp: Any = None
+        timestamp: Any = sent / 1e9 if type(sent) is int else None
         if self._conventions:
             if ed.get("level") == level:
                 del ed["level"]  # what add_log_level says, in another profile's key
@@ -377,14 +409,14 @@ class _RendererProcessor:
             name = name or record.name
             if exception is None:
                 # Rendered in the logging thread by tracelog.stdlib.QueueHandler.
-                exception = record.__dict__.get(_EXCEPTION)
+                exception = _exception_of(record)
         if name is None:
             name = getattr(logger, "name", None)
         # IDs that add_trace_context put in the event dict repeat these and
         # are dropped by the schema; IDs that differ are kept as extras.
-        trace = _context.current() if record is None else _trace_of(record.__dict__)
+        trace = _context.current() if record is None else _trace_of(record)
         # A stdlib record's extra= fields are plain fields, never structlog keys.
-        fields = {**_extras(record.__dict__), **ed} if foreign else ed
+        fields = {**_extras(record), **ed} if foreign else ed
         return self._renderer.render(
             time.time() if timestamp is None else timestamp,
             level,

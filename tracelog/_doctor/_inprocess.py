@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, detach, set_value
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from tracelog import _configure
@@ -40,6 +40,7 @@ def in_process_checks() -> list[DoctorCheck]:
     """Every in-process check, in order; none raises."""
     checks = guarded("sdk", _sdk)
     checks += guarded("logs", _logs_and_events)
+    checks += guarded("otel-logs", _otel_logs)
     checks += guarded("multiprocess", _multiprocess)
     return checks
 
@@ -153,6 +154,54 @@ def _samples_roots(sampler: Any) -> bool:
         return True
 
 
+def _otel_logs() -> list[DoctorCheck]:
+    """With configure(otel_logs=True): a LoggerProvider is set that does something with them."""
+    state = _configure.configured()
+    if state is None or state.otel is None:
+        return []  # not asked for: no check
+    from opentelemetry import _logs  # noqa: PLC0415 - the Logs API, when it is used
+
+    from tracelog._otel_logs import INACTIVE_PROVIDERS  # noqa: PLC0415
+
+    provider = _logs.get_logger_provider()
+    fix = (
+        "at start-up: opentelemetry._logs.set_logger_provider(opentelemetry.sdk._logs."
+        "LoggerProvider(...)) with add_log_record_processor(BatchLogRecordProcessor(exporter))"
+    )
+    if isinstance(provider, INACTIVE_PROVIDERS):
+        return [
+            DoctorCheck.problem(
+                "otel-logs",
+                "configure(otel_logs=True), but no LoggerProvider is set (the API's default):"
+                " the LogRecords go nowhere",
+                fix,
+            )
+        ]
+    if isinstance(provider.get_logger("tracelog.doctor"), _logs.NoOpLogger):
+        return [
+            DoctorCheck.problem(
+                "otel-logs",
+                f"{_class_name(provider)} is disabled (OTEL_SDK_DISABLED=true): it sends nothing",
+                "unset OTEL_SDK_DISABLED",
+            )
+        ]
+    multi = getattr(provider, "_multi_log_record_processor", None)
+    processors = getattr(multi, "_log_record_processors", None)
+    if isinstance(processors, tuple | list) and not processors:
+        return [
+            DoctorCheck.problem(
+                "otel-logs",
+                f"{_class_name(provider)} has no log record processor: the LogRecords go nowhere",
+                fix,
+            )
+        ]
+    return [
+        DoctorCheck.ok(
+            "otel-logs", f"every record also goes to {_class_name(provider)} as a LogRecord"
+        )
+    ]
+
+
 def _multiprocess() -> list[DoctorCheck]:
     for variable in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
         if variable in os.environ:
@@ -236,14 +285,20 @@ def _log_lines(
     state: _configure.Configured, token: str, level: tuple[int, str]
 ) -> dict[str, _Result]:
     results: dict[str, _Result] = {}
-    with diverted(state.output, token) as kept:
-        for name, installation in state.installations.items():
-            before = len(kept)
-            try:
-                broken = _EMITTERS[name](installation, _message(token, name), level)
-            except Exception as error:
-                broken = f"logging the test line raised {type(error).__name__}: {error}"
-            results[name] = (kept[before:], broken)
+    # Nor are they sent to OpenTelemetry as LogRecords (configure(otel_logs=True)), which
+    # skips whatever is logged while instrumentation is suppressed in this context.
+    suppressed = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        with diverted(state.output, token) as kept:
+            for name, installation in state.installations.items():
+                before = len(kept)
+                try:
+                    broken = _EMITTERS[name](installation, _message(token, name), level)
+                except Exception as error:
+                    broken = f"logging the test line raised {type(error).__name__}: {error}"
+                results[name] = (kept[before:], broken)
+    finally:
+        detach(suppressed)
     return results
 
 
@@ -312,11 +367,13 @@ def _line_check(
     lines, broken = result
     if broken is not None:
         return DoctorCheck.problem(check, broken, fix)
+    renderer = state.renderer
+    if renderer is None:
+        return DoctorCheck.skipped(check, "configure(format=None) writes no lines")
     if not lines:
         return DoctorCheck.problem(check, "the test line did not reach tracelog's output", fix)
     if context is None:  # cannot happen: a span with valid IDs was current
         return DoctorCheck.skipped(check, "no span with valid IDs could be made current")
-    renderer = state.renderer
     profile = renderer.schema.profile
     expected = renderer.schema.trace_fields(context)
     keys = (profile.trace_id, profile.span_id)

@@ -39,7 +39,7 @@ _MAX_SPANS = 1000
 # Attributes the pretty span view leaves out: instrumentation's HTTP and network
 # details (in the file, not needed to follow the trace), and what the log line shows.
 _SPAN_HIDDEN = ("http.", "net.", "network.", "server.", "client.", "url.", "user_agent.")
-_EVENT_HIDDEN = ("log.", "code.", "exception.stacktrace")
+_EVENT_HIDDEN = ("log.", "otel.scope.", "code.", "exception.stacktrace")
 
 
 def _span_depths(matches: list[Match]) -> dict[str, int]:
@@ -155,7 +155,7 @@ def render_spans(spans: list[Span], *, colour: bool) -> Iterable[str]:
         indent = "  " * min(depth, _MAX_DEPTH)
         service = escape_terminal(span.service) if span.service is not None else "-"
         if event is not None:
-            level = escape_terminal(str(event.attributes.get("log.severity_text", "")))
+            level = escape_terminal(str(event.level_text or ""))
             yield " ".join(
                 [
                     paint(DIM, _clock(event.time)),

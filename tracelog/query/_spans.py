@@ -32,8 +32,15 @@ class Event(NamedTuple):
     @property
     def level(self) -> int | None:
         """The severity of the log record it was made from (stdlib numbers), None when unknown."""
-        text = self.attributes.get("log.severity_text")
+        text = self.level_text
         return level_number(text) if isinstance(text, str) else None
+
+    @property
+    def level_text(self) -> Any:
+        """The level name of the log record it was made from (None when it says none)."""
+        attributes = self.attributes
+        # The older name first written by tracelog's bridge, for spans written then.
+        return attributes.get("log.record.severity_text", attributes.get("log.severity_text"))
 
 
 class Span(NamedTuple):
