@@ -10,6 +10,7 @@ context-variable read and an identity check each.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import re
 from collections.abc import Callable
@@ -26,7 +27,9 @@ __all__ = [
     "current_span",
     "from_hex",
     "from_span_context",
+    "keep_request_trace",
     "parse_traceparent",
+    "request_trace",
 ]
 
 _MAX_CACHED_SPANS = 4096
@@ -195,3 +198,27 @@ def span_matching(trace: TraceContext | None) -> Any:
     ):
         return None
     return current_span()
+
+
+# The trace of the request being handled in this thread or task, kept by
+# tracelog's middleware from inside the server span. Servers log about a
+# request after its span has ended (uvicorn's traceback, Django's 4xx lines,
+# gunicorn's access line); records made outside any span take these IDs.
+_request: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
+    "tracelog_request_trace", default=None
+)
+
+
+def request_trace() -> TraceContext | None:
+    """The trace kept for the request handled in this thread or task, or None."""
+    return _request.get()
+
+
+def keep_request_trace(trace: TraceContext | None) -> None:
+    """Keep *trace* as this thread's or task's request (None: no request any more).
+
+    In an asyncio task (one per request, under uvicorn) it lasts as long as
+    the task; a thread handling requests one after the other must set None
+    when the request is over.
+    """
+    _request.set(trace)

@@ -24,6 +24,7 @@ on its lock, is `tracelog._append`'s concern.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,12 @@ from tracelog._json import JsonEncoder, safe_str
 from tracelog._levels import level_number, severity_number
 from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED, Redactor
 
-__all__ = ["DEFAULT_VALUE_LENGTH", "SpanEvents", "value_length"]
+__all__ = [
+    "DEFAULT_VALUE_LENGTH",
+    "SpanEvents",
+    "recorded_by_instrumentation",
+    "value_length",
+]
 
 DEFAULT_VALUE_LENGTH = 4096
 """Attribute values (and event names) longer than this are cut, by default."""
@@ -183,6 +189,8 @@ class SpanEvents:
                 text = self._text(message)
             if exception is None:
                 name = text or "log"
+            elif _on_span_already(span, exception):
+                return  # the instrumentation's own event says it (and it set the status)
             else:
                 name = "exception"
                 attributes["exception.type"] = self._text(exception.type)
@@ -328,6 +336,49 @@ class SpanEvents:
         if isinstance(cleaned, (dict, list)):
             return self._text(self._json.dumps(cleaned))
         return self._text(safe_str(cleaned))
+
+
+# Exceptions an instrumentation records on its span itself when the request
+# ends, after the framework logged them (a Django view's: see tracelog.django).
+_recorded_later: weakref.WeakSet[BaseException] = weakref.WeakSet()
+
+
+def recorded_by_instrumentation(exception: BaseException, *, later: bool = False) -> bool:
+    """Whether an instrumentation records *exception* on its span itself.
+
+    With *later*, note that it will (when the request ends), so a record
+    carrying it then becomes no second ``exception`` event. Never raises.
+    """
+    try:
+        if later:
+            _recorded_later.add(exception)
+        return exception in _recorded_later
+    except TypeError:  # an exception type that takes no weak reference
+        return False
+
+
+def _on_span_already(span: Any, exception: ExceptionFields) -> bool:
+    """Whether *span* has an ``exception`` event for this type and message already.
+
+    The instrumentation records an exception before the framework logs it
+    (Celery's task failure): one event says it. Its type may be unqualified
+    (``record_exception`` before OpenTelemetry SDK 1.2x).
+    """
+    for event in getattr(span, "events", None) or ():
+        if getattr(event, "name", None) != "exception":
+            continue
+        attributes = getattr(event, "attributes", None) or {}
+        theirs = attributes.get("exception.type")
+        if attributes.get("exception.message") == exception.message and (
+            isinstance(theirs, str)
+            and (
+                theirs == exception.type
+                or exception.type.endswith("." + theirs)
+                or theirs.endswith("." + exception.type)
+            )
+        ):
+            return True
+    return False
 
 
 _ABSENT = object()

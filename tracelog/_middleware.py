@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 from prometheus_client.registry import CollectorRegistry
 
-from tracelog import _exemplar
+from tracelog import _context, _exemplar
 from tracelog._errors import report
 from tracelog._instruments import Counter, Histogram
 
@@ -132,7 +132,9 @@ def _mounted_route(root_path: object) -> Callable[[Scope], str]:
     return route
 
 
-class _Recorder:
+class Recorder:
+    """Records requests into the middleware metrics of a registry."""
+
     def __init__(
         self, registry: CollectorRegistry | None, route: Callable[[Any], str | None] | None
     ) -> None:
@@ -184,7 +186,7 @@ class ASGIMiddleware:
         route: Callable[[Scope], str | None] | None = None,
     ) -> None:
         self.app = app
-        self._recorder = _Recorder(registry, route)
+        self._recorder = Recorder(registry, route)
 
     async def __call__(
         self,
@@ -195,6 +197,9 @@ class ASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        # For the rest of this request's task: the server's own lines about it
+        # (uvicorn's traceback of a failure) come after the span has ended.
+        _context.keep_request_trace(_context.current())
         labels = _exemplar.of_current_span()
         start = time.perf_counter()
         status: object = 500  # what the server answers if no response starts
@@ -240,11 +245,13 @@ class WSGIMiddleware:
         route: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self.app = app
-        self._recorder = _Recorder(registry, route)
+        self._recorder = Recorder(registry, route)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        # Until the body is closed: the server's access line comes after the span.
+        _context.keep_request_trace(_context.current())
         labels = _exemplar.of_current_span()
         start = time.perf_counter()
         status: list[object] = [500]
@@ -257,6 +264,7 @@ class WSGIMiddleware:
             return start_response(status_line, headers, exc_info)
 
         def done() -> None:
+            _context.keep_request_trace(None)
             self._recorder.record(
                 environ,
                 environ.get("REQUEST_METHOD"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tracelog import _errors
+from tracelog import _errors, _routing
 from tracelog._events import SpanEvents
 from tracelog._json import safe_str
 from tracelog._output import Output
@@ -12,12 +12,17 @@ from tracelog._render import Renderer
 from tracelog.stdlib import (
     ConsoleFormatter,
     JsonFormatter,
+    check_on_next_record,
     install_record_factory,
     span_event,
     uninstall_record_factory,
 )
 
-__all__ = ["Installation", "OutputHandler"]
+__all__ = ["ACCESS_LOGGERS", "Installation", "OutputHandler"]
+
+# Servers' access lines restate the server span (method, path, status, time):
+# as events they would add one per request named after the client's address.
+ACCESS_LOGGERS = frozenset(("uvicorn.access", "gunicorn.access", "django.server"))
 
 
 class OutputHandler(logging.Handler):
@@ -69,8 +74,19 @@ class OutputHandler(logging.Handler):
             line = safe_str(getattr(record, "msg", ""))
         output.write(line + "\n")
         events = self.events
-        if events is not None and record.levelno >= events.gate:
+        if (
+            events is not None
+            and record.levelno >= events.gate
+            and record.name not in ACCESS_LOGGERS
+        ):
             span_event(events, record)
+
+    def close(self) -> None:
+        # logging.config.dictConfig and basicConfig(force=True) close every
+        # handler they take away; whether this one is still where it should
+        # be is checked on the next record, once their set-up is complete.
+        super().close()
+        check_on_next_record(lambda: _routing.check(self))
 
 
 class Installation:
@@ -87,8 +103,19 @@ class Installation:
         return self._handler
 
     def apply(
-        self, renderer: Renderer, level: int, output: Output, events: SpanEvents | None
+        self,
+        renderer: Renderer,
+        level: int,
+        output: Output,
+        events: SpanEvents | None,
+        *,
+        attach: bool = True,
     ) -> None:
+        """Set up (or update) the record factory and the handler.
+
+        With *attach*, the handler goes on the root logger and the root level
+        is set; without, a ``dictConfig`` places the handler and sets levels.
+        """
         formatter: JsonFormatter | ConsoleFormatter = (
             ConsoleFormatter() if renderer.format == "console" else JsonFormatter()
         )
@@ -98,11 +125,15 @@ class Installation:
             self._own_factory = install_record_factory()
             self._previous_level = root.level
             self._handler = OutputHandler(output, formatter, events)
-            root.addHandler(self._handler)
         else:
             self._handler.retarget(output, formatter)
             self._handler.events = events
-        root.setLevel(level)
+        if attach:
+            root.addHandler(self._handler)
+            root.setLevel(level)
+        handler = self._handler
+        # Said once, on this output, if another set-up removes or doubles it.
+        check_on_next_record(lambda: _routing.check(handler))
 
     def undo(self) -> None:
         if self._handler is None:

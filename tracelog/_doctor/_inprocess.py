@@ -189,7 +189,7 @@ def _logs_and_events() -> list[DoctorCheck]:
     recording = span.is_recording()
     try:
         # configure()'s lock: no reconfiguration swaps the output under the test lines.
-        with _configure._lock:
+        with _configure._logging_lock, _configure._lock:
             state = _configure.configured()
             if state is None:  # reset() meanwhile
                 return _not_configured()
