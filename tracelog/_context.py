@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -22,12 +23,14 @@ from opentelemetry.trace import SpanContext
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
+    "ENVIRON_KEY",
     "TraceContext",
     "current",
     "current_span",
     "from_hex",
     "from_span_context",
     "keep_request_trace",
+    "kept_for",
     "parse_traceparent",
     "request_trace",
 ]
@@ -212,6 +215,22 @@ _request: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
 def request_trace() -> TraceContext | None:
     """The trace kept for the request handled in this thread or task, or None."""
     return _request.get()
+
+
+# Where the middleware also leave the request's trace in a WSGI environ (and
+# Django's request.META): a server logging after the response was closed
+# (gunicorn's access line) reads it there.
+ENVIRON_KEY = "tracelog.trace"
+
+
+@contextmanager
+def kept_for(trace: TraceContext | None) -> Iterator[None]:
+    """Inside, this thread or task handles the request of *trace*; as before, after."""
+    token = _request.set(trace)
+    try:
+        yield
+    finally:
+        _request.reset(token)
 
 
 def keep_request_trace(trace: TraceContext | None) -> None:

@@ -250,8 +250,10 @@ class WSGIMiddleware:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        # Until the body is closed: the server's access line comes after the span.
-        _context.keep_request_trace(_context.current())
+        # Until the body is closed, and in the environ for a server logging after that.
+        trace = _context.current()
+        _context.keep_request_trace(trace)
+        environ[_context.ENVIRON_KEY] = trace
         labels = _exemplar.of_current_span()
         start = time.perf_counter()
         status: list[object] = [500]

@@ -64,7 +64,7 @@ class TracelogMiddleware:
     def __call__(self, request: Any) -> Any:
         if self._async:
             return self._acall(request)
-        labels, start = _begin()
+        labels, start = _begin(request)
         status: object = 500
         try:
             response = self.get_response(request)
@@ -74,7 +74,7 @@ class TracelogMiddleware:
             self._end(request, status, start, labels)
 
     async def _acall(self, request: Any) -> Any:
-        labels, start = _begin()
+        labels, start = _begin(request)
         status: object = 500
         try:
             response = await self.get_response(request)
@@ -102,10 +102,15 @@ class TracelogMiddleware:
             recorded_by_instrumentation(exception, later=True)
 
 
-def _begin() -> tuple[dict[str, str] | None, float]:
+def _begin(request: Any) -> tuple[dict[str, str] | None, float]:
     # The rest of the request, Django's own lines about it included (logged
-    # after the middleware chain returned), carries the server span's IDs.
-    _context.keep_request_trace(_context.current())
+    # after the middleware chain returned), carries the server span's IDs;
+    # request.META is the WSGI environ, where a server's access line finds them.
+    trace = _context.current()
+    _context.keep_request_trace(trace)
+    meta = getattr(request, "META", None)
+    if isinstance(meta, dict):
+        meta[_context.ENVIRON_KEY] = trace
     return _exemplar.of_current_span(), time.perf_counter()
 
 
