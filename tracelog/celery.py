@@ -27,6 +27,32 @@ from tracelog._logging_config import logging_config, takes_options_of
 __all__ = ["setup_logging"]
 
 _UID = "tracelog.celery"
+_NOTICES = "celery.apps.worker"
+
+
+def _notices_as_records() -> None:
+    """Make the notices Celery's worker prints (``worker: Warm shutdown``) log records.
+
+    It writes them to stdout as plain text (``celery.apps.worker.safe_say``),
+    between the JSON lines; they go through its logger instead, and are
+    printed as before if that fails.
+    """
+    try:
+        from celery.apps import worker  # noqa: PLC0415 - the worker's module, once it runs
+    except ImportError:
+        return
+    printed = getattr(worker, "safe_say", None)
+    if not callable(printed) or getattr(printed, "tracelog", False):
+        return
+
+    def say(msg: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            logging.getLogger(_NOTICES).info("%s", str(msg).strip())
+        except Exception:
+            printed(msg, *args, **kwargs)
+
+    say.tracelog = True  # type: ignore[attr-defined]
+    worker.safe_say = say
 
 
 @takes_options_of(configure)
@@ -44,6 +70,7 @@ def setup_logging(**options: Any) -> None:
 
     def set_up(**_: Any) -> None:
         logging.config.dictConfig(config)
+        _notices_as_records()
 
     # A second call replaces the first.
     signals.setup_logging.disconnect(dispatch_uid=_UID)
