@@ -24,7 +24,6 @@ on its lock, is `tracelog._append`'s concern.
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -338,22 +337,20 @@ class SpanEvents:
         return self._text(safe_str(cleaned))
 
 
-# Exceptions an instrumentation records on its span itself when the request
-# ends, after the framework logged them (a Django view's: see tracelog.django).
-_recorded_later: weakref.WeakSet[BaseException] = weakref.WeakSet()
-
-
 def recorded_by_instrumentation(exception: BaseException, *, later: bool = False) -> bool:
     """Whether an instrumentation records *exception* on its span itself.
 
-    With *later*, note that it will (when the request ends), so a record
-    carrying it then becomes no second ``exception`` event. Never raises.
+    With *later*, note on the exception that it will (when the request
+    ends, after the framework logged it: a Django view's, see
+    tracelog.django), so a record carrying it becomes no second
+    ``exception`` event. Never raises.
     """
     try:
         if later:
-            _recorded_later.add(exception)
-        return exception in _recorded_later
-    except TypeError:  # an exception type that takes no weak reference
+            # On the exception itself: built-in exceptions take no weak reference.
+            exception._tracelog_recorded_later = True  # type: ignore[attr-defined]
+        return getattr(exception, "_tracelog_recorded_later", False) is True
+    except Exception:  # an exception object that takes no attribute
         return False
 
 

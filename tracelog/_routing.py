@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from tracelog import _configure
 
-__all__ = ["FRAMEWORKS", "Finding", "check", "findings"]
+__all__ = ["FRAMEWORKS", "Finding", "check", "findings", "forget"]
 
 # The frameworks whose loggers tracelog.logging_config() routes, and how.
 FRAMEWORKS = {
@@ -132,16 +132,24 @@ def _unrouted(name: str, logger: logging.Logger) -> Finding:
     )
 
 
+# What was said since tracelog was last set up (reset() forgets it).
 _said: set[str] = set()
 _said_lock = threading.Lock()
 
 
-def check(handler: logging.Handler) -> None:
-    """Write each new finding about *handler* once, as a warning line on its own output."""
+def forget() -> None:
+    """Forget what was said: a new set-up may go wrong again, and be told again."""
+    with _said_lock:
+        _said.clear()
+
+
+def check() -> None:
+    """Write each new finding about tracelog's handler once, as a warning line on its output."""
     state = _configure.configured()
     installation = None if state is None else state.installations.get("stdlib")
-    if installation is None or installation.handler is not handler:
-        return  # reset() or reconfigured meanwhile: nothing of this handler to say
+    handler = None if installation is None else installation.handler
+    if not isinstance(handler, logging.Handler):
+        return  # reset() meanwhile, or stdlib not set up: nothing to say
     from tracelog.stdlib import stamp  # noqa: PLC0415 - no cycle
 
     for finding in findings(handler):

@@ -86,7 +86,7 @@ class OutputHandler(logging.Handler):
         # handler they take away; whether this one is still where it should
         # be is checked on the next record, once their set-up is complete.
         super().close()
-        check_on_next_record(lambda: _routing.check(self))
+        check_on_next_record(_routing.check)
 
 
 class Installation:
@@ -131,9 +131,8 @@ class Installation:
         if attach:
             root.addHandler(self._handler)
             root.setLevel(level)
-        handler = self._handler
         # Said once, on this output, if another set-up removes or doubles it.
-        check_on_next_record(lambda: _routing.check(handler))
+        check_on_next_record(_routing.check)
 
     def undo(self) -> None:
         if self._handler is None:
@@ -144,3 +143,4 @@ class Installation:
         if self._own_factory:
             uninstall_record_factory()
         self._handler = None
+        _routing.forget()

@@ -27,6 +27,7 @@ from tracelog import _configure
 from tracelog._context import TraceContext, current
 from tracelog._doctor._capture import diverted
 from tracelog._doctor._report import DoctorCheck, guarded
+from tracelog._doctor._routing import routing_check
 
 __all__ = ["LOGGER", "in_process_checks"]
 
@@ -40,6 +41,7 @@ def in_process_checks() -> list[DoctorCheck]:
     """Every in-process check, in order; none raises."""
     checks = guarded("sdk", _sdk)
     checks += guarded("logs", _logs_and_events)
+    checks += guarded("logs-routing", routing_check)
     checks += guarded("multiprocess", _multiprocess)
     return checks
 
