@@ -243,7 +243,7 @@ class TestInProcess:
     def test_doubled_and_unrouted_records_are_named(
         self, global_provider: Callable[..., InMemorySpanExporter]
     ) -> None:
-        """A plain root handler beside tracelog's, gunicorn's own logger: logs-routing names both."""
+        """A plain root handler beside tracelog's, gunicorn's own logger: both named."""
         global_provider()
         plain = logging.StreamHandler(io.StringIO())
         gunicorn = logging.getLogger("gunicorn.error")

@@ -152,7 +152,8 @@ def files_check(paths: Iterable[str]) -> list[DoctorCheck]:
         return [
             DoctorCheck.problem(
                 name,
-                f"{read}: {damaged} not JSON objects, plain text most likely: {'; '.join(examples)}",
+                f"{read}: {damaged} not JSON objects, plain text most likely:"
+                f" {'; '.join(examples)}",
                 "send every line through tracelog's output (tracelog.configure(), or"
                 " tracelog.logging_config() where a framework sets logging up); let nothing"
                 " else (print, a second handler, a traceback on stderr) write to these files",
