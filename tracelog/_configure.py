@@ -49,7 +49,6 @@ class Configured(NamedTuple):
     level: int
     events: SpanEvents | None
     installations: dict[str, Any]
-    options: dict[str, Any]
 
 
 _configured: Configured | None = None
@@ -142,7 +141,6 @@ def configure(
 class Plan(NamedTuple):
     """configure()'s options, validated and resolved; nothing is changed yet."""
 
-    options: dict[str, Any]
     level: int
     format: str
     fields: str
@@ -190,7 +188,6 @@ def plan(options: Mapping[str, Any]) -> Plan:
         )
     )
     return Plan(
-        options=given,
         level=levelno,
         format=format,
         fields=fields,
@@ -246,9 +243,7 @@ def apply(plan: Plan, *, attach: bool = True) -> None:
             reset()
             raise
         previous, _output = _output, target
-        _configured = Configured(
-            renderer, target, plan.level, plan.events, dict(_installations), plan.options
-        )
+        _configured = Configured(renderer, target, plan.level, plan.events, dict(_installations))
         if previous is not None and previous is not target:
             previous.close(successor=target)
 

@@ -11,6 +11,7 @@ a JSON line on tracelog's own output, and ``tracelog doctor`` reports them.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import threading
 from typing import NamedTuple
 
@@ -53,6 +54,8 @@ def findings(handler: logging.Handler) -> list[Finding]:
     if handler not in root.handlers:
         if any(handler in logger.handlers for logger in loggers.values()):
             return []  # placed on loggers of the application's choosing: its routing
+        if any(isinstance(other, logging.handlers.QueueHandler) for other in root.handlers):
+            return []  # behind a queue: its listener's handlers cannot be seen from here
         return [
             Finding(
                 "removed",
