@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import structlog
+from opentelemetry.trace import StatusCode
 
 import tracelog
 from tests.conftest import SPAN_HEX, TRACE_HEX, Captured, known_span, parse_lines
@@ -359,6 +360,25 @@ class TestOneExceptionEvent:
             (event.name, (event.attributes or {}).get("exception.type"))
             for event in finished.events
         ] == [("exception", "KeyError"), ("exception", "ValueError")]
+
+    def test_recorded_already_still_sets_the_status(
+        self, configured: Callable[..., Captured], tracer: Any
+    ) -> None:
+        """No second event, but an ERROR record with the exception still sets ERROR."""
+        configured()
+        spans, exporter = tracer
+        with spans.start_as_current_span("task", record_exception=False) as span:
+            try:
+                raise KeyError("card")
+            except KeyError as error:
+                span.record_exception(error)
+                logging.getLogger("shop").exception("failed")
+        (finished,) = exporter.get_finished_spans()
+        assert [event.name for event in finished.events] == ["exception"]
+        assert (finished.status.status_code, finished.status.description) == (
+            StatusCode.ERROR,
+            "KeyError: 'card'",
+        )
 
     def test_recorded_later_by_the_instrumentation(
         self, configured: Callable[..., Captured], tracer: Any

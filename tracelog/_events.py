@@ -189,7 +189,10 @@ class SpanEvents:
             if exception is None:
                 name = text or "log"
             elif _on_span_already(span, exception):
-                return  # the instrumentation's own event says it (and it set the status)
+                # The instrumentation's own event says it: one event per failure.
+                if self.error_status and levelno >= _ERROR:
+                    set_error(span, self._description(exception))
+                return
             else:
                 name = "exception"
                 attributes["exception.type"] = self._text(exception.type)

@@ -3,7 +3,9 @@
 Placed inside OpenTelemetry's ASGI/WSGI middleware, the server span is current
 when a request reaches it, so its exemplar is taken there, at the start of the
 request, and used when the request ends (a WSGI body may be closed after the
-span stopped being current).
+span stopped being current). The span's IDs are kept for the rest of the
+request too (`_context.keep_request_trace`, and in the WSGI environ): servers
+log about a request after its span has ended.
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ class Finding(NamedTuple):
 def findings(handler: logging.Handler) -> list[Finding]:
     """What takes records past *handler* (tracelog's, for the root logger), or doubles them."""
     root = logging.getLogger()
+    # dict.copy() is one step: another thread's getLogger() cannot break it.
     loggers = {
         name: logger
-        for name, logger in list(root.manager.loggerDict.items())
+        for name, logger in root.manager.loggerDict.copy().items()
         if isinstance(logger, logging.Logger)
     }
     if handler not in root.handlers:

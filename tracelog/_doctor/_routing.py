@@ -29,9 +29,9 @@ def routing_check() -> list[DoctorCheck]:
     if not found:
         present = sorted(
             name
-            for name in logging.getLogger().manager.loggerDict
+            for name, logger in logging.getLogger().manager.loggerDict.copy().items()
             if name.split(".", maxsplit=1)[0] in _routing.FRAMEWORKS
-            and isinstance(logging.getLogger().manager.loggerDict[name], logging.Logger)
+            and isinstance(logger, logging.Logger)
         )
         frameworks = f" ({', '.join(present)} among them)" if present else ""
         return [
