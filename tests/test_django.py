@@ -11,6 +11,7 @@ route pattern with the server span as exemplar.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,3 +276,73 @@ def test_runserver_lines_carry_the_trace_and_no_socket(tmp_path: Path) -> None:
     assert (line["logger"], line["trace_id"], line["status_code"]) == ("django.server", ITEM, 200)
     assert "request" not in line
     assert "<socket" not in output
+
+
+ASGI_APP = f"""\
+import asyncio
+import logging
+
+import django
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import path
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from prometheus_client import REGISTRY
+
+import tracelog
+
+
+async def item(request, item_id):
+    logging.getLogger("shop.views").info("item loaded")
+    return JsonResponse({{"item_id": item_id}})
+
+
+urlpatterns = [path("items/<int:item_id>", item)]
+settings.configure(
+    ROOT_URLCONF=__name__,
+    ALLOWED_HOSTS=["*"],
+    LOGGING=tracelog.logging_config(service_name="shop"),
+    MIDDLEWARE=["tracelog.django.TracelogMiddleware"],
+)
+django.setup()
+from django.test import AsyncClient  # noqa: E402
+
+
+async def main():
+    span = SpanContext(int({ITEM!r}, 16), int({PARENT!r}, 16), False, TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(span)):
+        response = await AsyncClient().get("/items/3")
+        missing = await AsyncClient().get("/gone")
+    assert (response.status_code, missing.status_code) == (200, 404)
+
+
+asyncio.run(main())
+count = REGISTRY.get_sample_value(
+    "http_server_requests_total",
+    {{"method": "GET", "route": "items/<int:item_id>", "status_code": "200"}},
+)
+print(f"count {{count}}")
+"""
+
+
+def test_the_middleware_runs_async_under_asgi(tmp_path: Path) -> None:
+    """Under Django's ASGI handler the async path records the route; lines carry the trace."""
+    (tmp_path / "asgi_app.py").write_text(ASGI_APP)
+    done = subprocess.run(
+        [str(BIN / "python"), "asgi_app.py"],
+        cwd=tmp_path,
+        env=server_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    *lines, count = done.stdout.splitlines()
+    assert count == "count 1.0"
+    records = [json.loads(line) for line in lines]
+    assert [(r["logger"], r["message"], r.get("trace_id")) for r in records] == [
+        ("shop.views", "item loaded", ITEM),
+        ("django.request", "Not Found: /gone", ITEM),
+    ]
