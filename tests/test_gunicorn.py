@@ -10,6 +10,7 @@ the workers: each is set up again after fork.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,7 @@ def test_own_config_file_with_preload_sets_each_worker_up_again(tmp_path: Path) 
     server, statuses = serve(tmp_path, command, {}, port)
     assert statuses == {"/items/5": 200, "/nope": 404, "/boom": 500}
     records = [
-        __import__("json").loads(line)
-        for line in server.stdout.read_text().splitlines()
-        if line.startswith("{")
+        json.loads(line) for line in server.stdout.read_text().splitlines() if line.startswith("{")
     ]
     assert [logger for logger, _ in of_trace(records, ITEM)] == ["shop", "gunicorn.access"]
     assert [logger for logger, _ in of_trace(records, MISSING)] == ["gunicorn.access"]
