@@ -132,8 +132,6 @@ def main() -> None:
     options = server_options(__doc__.splitlines()[0] if __doc__ else "")
     name = service_name("shop")
     provider = tracer_provider(name)
-    # stdlib, structlog and loguru (uvicorn's own loggers included) -> JSON lines.
-    tracelog.configure(service_name=name, output=options.log_file)
     # Ours goes inside OpenTelemetry's, so the server span is current when a
     # request reaches it; the per-message send/receive spans are left out.
     app = with_metrics_endpoint(
@@ -143,10 +141,15 @@ def main() -> None:
     # then raises the signal again, which reaches the finally block below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        # log_config=None: uvicorn's loggers propagate to tracelog's root handler.
-        # No access log: uvicorn writes it after the server span has ended, so
-        # it could carry no trace ID; the handlers' own lines do.
-        uvicorn.run(app, host=options.host, port=options.port, log_config=None, access_log=False)
+        # uvicorn sets logging up with this dict: what tracelog.configure() does
+        # (stdlib, structlog and loguru -> JSON lines), its own loggers routed to
+        # it; access lines carry the request's IDs and are no span events.
+        uvicorn.run(
+            app,
+            host=options.host,
+            port=options.port,
+            log_config=tracelog.logging_config(service_name=name, output=options.log_file),
+        )
     except KeyboardInterrupt:
         pass
     finally:

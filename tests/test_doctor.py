@@ -38,7 +38,15 @@ from tests.conftest import global_logger_provider
 from tracelog._doctor import Status, guarded, run
 
 OK, PROBLEM, NOT_CHECKED = Status.OK, Status.PROBLEM, Status.NOT_CHECKED
-IN_PROCESS = ("sdk", "logs-stdlib", "logs-structlog", "logs-loguru", "span-events", "multiprocess")
+IN_PROCESS = (
+    "sdk",
+    "logs-stdlib",
+    "logs-structlog",
+    "logs-loguru",
+    "span-events",
+    "logs-routing",
+    "multiprocess",
+)
 
 
 def outcome(report: tracelog.DoctorReport) -> list[tuple[str, Status]]:
@@ -185,6 +193,7 @@ class TestInProcess:
             ("sdk", OK),
             ("logs", PROBLEM),
             ("span-events", NOT_CHECKED),
+            ("logs-routing", NOT_CHECKED),
             ("multiprocess", OK),
         ]
         assert report["logs"].finding == (
@@ -232,6 +241,46 @@ class TestInProcess:
             " (dictConfig, basicConfig)"
         )
         assert report["logs-structlog"].status is OK
+
+    def test_doubled_and_unrouted_records_are_named(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """A plain root handler beside tracelog's, gunicorn's own logger: both named."""
+        global_provider()
+        plain = logging.StreamHandler(io.StringIO())
+        gunicorn = logging.getLogger("gunicorn.error")
+        gunicorn.addHandler(plain)
+        gunicorn.propagate = False
+        try:
+            logging.getLogger().addHandler(plain)
+            tracelog.configure(output=io.StringIO())
+            check = tracelog.doctor()["logs-routing"]
+        finally:
+            gunicorn.removeHandler(plain)
+            gunicorn.propagate = True
+        assert check.status is PROBLEM
+        assert check.finding == (
+            f"records of the root logger are written twice: by tracelog and by {plain!r} there;"
+            f" the 'gunicorn.error' logger does not propagate to the root logger; it has {plain!r}:"
+            " its records never reach tracelog's output"
+        )
+        assert check.fix is not None
+        assert check.fix.startswith("take that handler off the logger")
+        assert "gunicorn: gunicorn -c python:tracelog.gunicorn" in check.fix
+
+    def test_logging_config_applied_routes_everything(
+        self, global_provider: Callable[..., InMemorySpanExporter]
+    ) -> None:
+        """After uvicorn's own set-up, logging_config() applied: logs-routing ok, naming them."""
+        global_provider()
+        uvicorn_config = pytest.importorskip("uvicorn.config")
+        logging.config.dictConfig(uvicorn_config.LOGGING_CONFIG)
+        before = tracelog.doctor()["logs-routing"]
+        logging.config.dictConfig(tracelog.logging_config(output=io.StringIO()))
+        check = tracelog.doctor()["logs-routing"]
+        assert before.status is NOT_CHECKED
+        assert check.status is OK
+        assert "uvicorn, uvicorn.access, uvicorn.error" in check.finding
 
     def test_structlog_configured_again_is_named(
         self, global_provider: Callable[..., InMemorySpanExporter]
@@ -386,6 +435,7 @@ class TestInProcess:
             ("logs-structlog", OK),
             ("logs-loguru", OK),
             ("span-events", NOT_CHECKED),
+            ("logs-routing", OK),
             ("multiprocess", OK),
         ]
         assert sorted(span.name for span in exporter.get_finished_spans()) == [
@@ -952,9 +1002,12 @@ class TestLogFiles:
         with path.open("ab") as file:
             file.write(b"Traceback (most recent call last):\n\x00\xff\xfe binary\n[1, 2]\n")
         check = logs_check(path)
-        assert check.status is PROBLEM
-        assert check.finding.startswith(f"1 file, 5 lines read: 3 not JSON objects (e.g. {path}: ")
-        assert "a JSON list, not an object" in check.finding
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            "1 file, 5 lines read: 3 not JSON objects, plain text most likely:"
+            f' {path}:3: "Traceback (most recent call last):";'
+            f' {path}:4: "\\u0000\\\\xff\\\\xfe binary"; {path}:5: "[1, 2]"',
+        )
 
     def test_a_huge_file_is_read_in_part(self, tmp_path: Path) -> None:
         """A file far over the sample (one endless line, then good ones) costs one sample."""
@@ -966,6 +1019,20 @@ class TestLogFiles:
         assert (check.status, check.finding) == (
             OK,
             "1 file, 2 lines read: all JSON, 2 with trace IDs (2 otel)",
+        )
+
+    def test_plain_lines_of_a_huge_file_are_numbered_from_its_end(self, tmp_path: Path) -> None:
+        """Read in part, a file's lines are numbered within the part read, and said so."""
+        path = tmp_path / "big.log"
+        with path.open("wb") as file:
+            file.write(b"x" * (3 << 20) + b"\n")
+        write_logs(path, in_span=True, count=2)
+        with path.open("ab") as file:
+            file.write(b"INFO:gunicorn.error:Booting worker with pid: 7\n")
+        check = logs_check(path)
+        assert check.status is PROBLEM
+        assert check.finding.endswith(
+            f'{path}, line 3 of its last 1 MiB: "INFO:gunicorn.error:Booting worker with pid: 7"'
         )
 
     @pytest.mark.parametrize(
@@ -1116,6 +1183,7 @@ class TestCommand:
             ("ok", "logs-structlog"),
             ("ok", "logs-loguru"),
             ("not checked", "span-events"),
+            ("ok", "logs-routing"),
             ("ok", "multiprocess"),
         ]
 
@@ -1212,4 +1280,4 @@ class TestCommand:
         result = tracelog_command("doctor", "--logs", ".", cwd=tmp_path)
         assert result.returncode == 1
         assert "\x1b" not in result.stdout
-        assert "./a\\u001b[31mb.log: not valid JSON" in result.stdout
+        assert './a\\u001b[31mb.log:1: "not json"' in result.stdout

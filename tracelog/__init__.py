@@ -5,6 +5,11 @@ Start-up::
     import tracelog
     tracelog.configure(service_name="checkout")
 
+or, where a framework configures logging (Django's ``LOGGING``, uvicorn's
+``log_config``, gunicorn's ``logconfig_dict``)::
+
+    LOGGING = tracelog.logging_config(service_name="checkout")
+
 ``import tracelog`` imports neither structlog nor loguru; their adapters
 (`tracelog.structlog`, `tracelog.loguru`) are imported when used. The
 public names below are loaded on first use, so the ``tracelog`` command
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from tracelog._context import current as current_trace
     from tracelog._doctor import DoctorCheck, DoctorReport, doctor
     from tracelog._errors import MissingExtraError
+    from tracelog._logging_config import logging_config
     from tracelog._redact import DEFAULT_REDACT_KEYS
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "configure",
     "current_trace",
     "doctor",
+    "logging_config",
     "reset",
 ]
 
@@ -48,6 +55,7 @@ _LAZY = {
     "DoctorReport": ("tracelog._doctor", "DoctorReport"),
     "DoctorCheck": ("tracelog._doctor", "DoctorCheck"),
     "MissingExtraError": ("tracelog._errors", "MissingExtraError"),
+    "logging_config": ("tracelog._logging_config", "logging_config"),
     "DEFAULT_REDACT_KEYS": ("tracelog._redact", "DEFAULT_REDACT_KEYS"),
 }
 

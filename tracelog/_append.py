@@ -85,7 +85,12 @@ def add_event(
         return
     # What Span.add_event does, minus re-validating valid attributes, and
     # within the span's limits without a warning per value cut or dropped.
-    event = sdk.Event(name, _within(attributes, limits, length), timestamp_ns)
+    within = _within(attributes, limits, length)
+    if not isinstance(within, BoundedAttributes) and _attributes_counted(sdk.Event):
+        # Exporters of SDKs before Event.dropped_attributes read .dropped off the
+        # attributes themselves (OTLP's, 1.24): a plain dict fails the whole batch.
+        within = BoundedAttributes(None, within, immutable=True)
+    event = sdk.Event(name, within, timestamp_ns)
     if not lock.acquire(timeout=_LOCK_WAIT) and not _wait_out(span, lock):
         _errors.report("a span event was dropped: this thread holds its span's lock")
         return
@@ -94,6 +99,17 @@ def add_event(
             events.append(event)
     finally:
         lock.release()
+
+
+_counted: dict[type, bool] = {}
+
+
+def _attributes_counted(event_class: type) -> bool:
+    """Whether exporters read the drop count off an event's attributes (older SDKs)."""
+    known = _counted.get(event_class)
+    if known is None:
+        known = _counted[event_class] = not hasattr(event_class, "dropped_attributes")
+    return known
 
 
 def set_error(span: Any, description: str | None) -> None:

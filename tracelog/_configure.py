@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
+import logging
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -24,7 +26,16 @@ from tracelog._render import FORMATS, Renderer
 if TYPE_CHECKING:
     from tracelog._otel_logs import OtelLogs
 
-__all__ = ["INTEGRATIONS", "Configured", "configure", "configured", "reset"]
+__all__ = [
+    "INTEGRATIONS",
+    "Configured",
+    "Plan",
+    "apply",
+    "configure",
+    "configured",
+    "plan",
+    "reset",
+]
 
 INTEGRATIONS = ("stdlib", "structlog", "loguru")
 
@@ -59,13 +70,21 @@ def configured() -> Configured | None:
     return _configured
 
 
+# logging's module lock is taken before configure()'s, always: a dictConfig
+# holds it while it calls tracelog.stdlib.handler (which configures), so the
+# other order could deadlock with a configure() or a fork in another thread.
+_logging_lock: Any = logging._lock  # type: ignore[attr-defined]
+
+
 def _before_fork() -> None:
     # A child must not start with another thread half-way through configure().
+    _logging_lock.acquire()
     _lock.acquire()
 
 
 def _after_fork_in_parent() -> None:
     _lock.release()
+    _logging_lock.release()
 
 
 def _after_fork_in_child() -> None:
@@ -133,34 +152,66 @@ def configure(
         ValueError, TypeError: an option is invalid (nothing is changed).
         tracelog.MissingExtraError: a requested integration is not installed.
     """
-    levelno = level_number(level)
+    apply(plan(locals()))
+
+
+class Plan(NamedTuple):
+    """configure()'s options, validated and resolved; nothing is changed yet."""
+
+    level: int
+    format: str | None
+    fields: str
+    redact: Any
+    events: SpanEvents | None
+    otel: OtelLogs | None
+    adapters: dict[str, ModuleType]
+    service_name: str | None
+    output: str | os.PathLike[str] | IO[str] | None
+
+
+def plan(options: Mapping[str, Any]) -> Plan:
+    """Validate *options*, as `configure` takes them (unknown names and defaults included).
+
+    The one place that reads configure()'s options: `tracelog.logging_config`
+    and the dictConfig handler take the same ones through it.
+
+    Raises:
+        ValueError, TypeError: an option is invalid.
+        tracelog.MissingExtraError: a requested integration is not installed.
+    """
+    bound = _SIGNATURE.bind(**options)  # TypeError names an unknown option
+    bound.apply_defaults()
+    given = dict(bound.arguments)
+    levelno = level_number(given["level"])
+    format, fields, otel_logs = given["format"], given["fields"], given["otel_logs"]
     if format is not None and format not in FORMATS:
         raise ValueError(f'format must be "json", "console" or None, not {format!r}')
     if not isinstance(otel_logs, bool):
         raise TypeError(f"otel_logs must be True or False, not {otel_logs!r}")
-    if format is None and output is not None:
+    if format is None and given["output"] is not None:
         raise ValueError("format=None writes no lines, so output= has no use: leave it out")
-    if format is None and not otel_logs and span_events is None:
+    if format is None and not otel_logs and given["span_events"] is None:
         raise ValueError(
             "format=None, otel_logs=False and span_events=None send records nowhere:"
             " write lines (format), send LogRecords (otel_logs=True) or add span events"
         )
     if fields not in PROFILES:
         raise ValueError(f"fields must be one of {', '.join(map(repr, PROFILES))}, not {fields!r}")
+    redact = given["redact"]
     try:
         redact_keys = redact if isinstance(redact, str) else tuple(redact)
     except TypeError:
         raise TypeError(f"redact takes a collection of key words, not {redact!r}") from None
     Redactor(redact_keys)  # validates before anything changes
-    value_length(attribute_value_length)  # validated even when span_events is None
+    value_length(given["attribute_value_length"])  # validated even when span_events is None
     events = (
         None
-        if span_events is None
+        if given["span_events"] is None
         else SpanEvents(
-            level=span_events,
+            level=given["span_events"],
             redact=redact_keys,
-            attribute_value_length=attribute_value_length,
-            error_status=error_status,
+            attribute_value_length=given["attribute_value_length"],
+            error_status=given["error_status"],
         )
     )
     otel = None
@@ -168,43 +219,69 @@ def configure(
         from tracelog._otel_logs import OtelLogs  # noqa: PLC0415 - the Logs API, when asked for
 
         otel = OtelLogs(redact=redact_keys)
-    adapters = _adapters(integrations)
-    name = _service_name(service_name)
+    return Plan(
+        level=levelno,
+        format=format,
+        fields=fields,
+        redact=redact_keys,
+        events=events,
+        otel=otel,
+        adapters=_adapters(given["integrations"]),
+        service_name=_service_name(given["service_name"]),
+        output=given["output"],
+    )
+
+
+def apply(plan: Plan, *, attach: bool = True) -> None:
+    """Set up what *plan* says, updating the previous configuration in place.
+
+    Args:
+        plan: from `plan`.
+        attach: put the stdlib handler on the root logger and set the root
+            level; False when a ``dictConfig`` places the handler itself.
+    """
     global _output, _configured
-    with _lock:
+    with _logging_lock, _lock:
         # The same output as now is kept open: loggers bound to it go on writing.
-        reused = _output is not None and _output.is_for(output)
-        target = _output if reused and _output is not None else Output(output)
+        reused = _output is not None and _output.is_for(plan.output)
+        target = _output if reused and _output is not None else Output(plan.output)
         try:
             # One renderer for all three libraries: one schema, by construction.
             renderer = Renderer(
-                format=format or "json",
-                fields=fields,
-                service_name=name,
-                redact=redact_keys,
+                format=plan.format or "json",
+                fields=plan.fields,
+                service_name=plan.service_name,
+                redact=plan.redact,
                 isatty=target.isatty(),
             )
         except BaseException:
             if not reused:
                 target.close()
             raise
-        writes = None if format is None else renderer
+        writes = None if plan.format is None else renderer
         try:
-            for integration in [i for i in _installations if i not in adapters]:
+            for integration in [i for i in _installations if i not in plan.adapters]:
                 _installations.pop(integration).undo()
             # Each installation is updated in place: no moment without a handler.
-            for integration, module in adapters.items():
+            for integration, module in plan.adapters.items():
                 installation = _installations.get(integration)
                 if installation is None:
                     installation = _installations[integration] = module.Installation()
-                installation.apply(writes, levelno, target, events, otel)
+                if integration == "stdlib":
+                    installation.apply(
+                        writes, plan.level, target, plan.events, plan.otel, attach=attach
+                    )
+                else:
+                    installation.apply(writes, plan.level, target, plan.events, plan.otel)
         except BaseException:
             if not reused:
                 target.close()
             reset()
             raise
         previous, _output = _output, target
-        _configured = Configured(writes, target, levelno, events, dict(_installations), otel)
+        _configured = Configured(
+            writes, target, plan.level, plan.events, dict(_installations), plan.otel
+        )
         if previous is not None and previous is not target:
             previous.close(successor=target)
 
@@ -212,7 +289,7 @@ def configure(
 def reset() -> None:
     """Undo `configure` completely: handlers, factories, patchers, structlog config."""
     global _output, _configured
-    with _lock:
+    with _logging_lock, _lock:
         _configured = None
         for integration in reversed(list(_installations)):
             try:
@@ -222,6 +299,9 @@ def reset() -> None:
         if _output is not None:
             _output.close()
             _output = None
+
+
+_SIGNATURE = inspect.signature(configure)
 
 
 def _installed(name: str) -> bool:

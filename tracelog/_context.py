@@ -10,9 +10,11 @@ context-variable read and an identity check each.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -21,12 +23,16 @@ from opentelemetry.trace import SpanContext
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
+    "ENVIRON_KEY",
     "TraceContext",
     "current",
     "current_span",
     "from_hex",
     "from_span_context",
+    "keep_request_trace",
+    "kept_for",
     "parse_traceparent",
+    "request_trace",
 ]
 
 _MAX_CACHED_SPANS = 4096
@@ -195,3 +201,43 @@ def span_matching(trace: TraceContext | None) -> Any:
     ):
         return None
     return current_span()
+
+
+# The trace of the request being handled in this thread or task, kept by
+# tracelog's middleware from inside the server span. Servers log about a
+# request after its span has ended (uvicorn's traceback, Django's 4xx lines,
+# gunicorn's access line); records made outside any span take these IDs.
+_request: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
+    "tracelog_request_trace", default=None
+)
+
+
+def request_trace() -> TraceContext | None:
+    """The trace kept for the request handled in this thread or task, or None."""
+    return _request.get()
+
+
+# Where the middleware also leave the request's trace in a WSGI environ (and
+# Django's request.META): a server logging after the response was closed
+# (gunicorn's access line) reads it there.
+ENVIRON_KEY = "tracelog.trace"
+
+
+@contextmanager
+def kept_for(trace: TraceContext | None) -> Iterator[None]:
+    """Inside, this thread or task handles the request of *trace*; as before, after."""
+    token = _request.set(trace)
+    try:
+        yield
+    finally:
+        _request.reset(token)
+
+
+def keep_request_trace(trace: TraceContext | None) -> None:
+    """Keep *trace* as this thread's or task's request (None: no request any more).
+
+    In an asyncio task (one per request, under uvicorn) it lasts as long as
+    the task; a thread handling requests one after the other must set None
+    when the request is over.
+    """
+    _request.set(trace)

@@ -32,7 +32,12 @@ from tracelog._fields import ExceptionFields
 from tracelog._levels import level_number, severity_number
 from tracelog._redact import DEFAULT_REDACT_KEYS
 
-__all__ = ["DEFAULT_VALUE_LENGTH", "SpanEvents", "value_length"]
+__all__ = [
+    "DEFAULT_VALUE_LENGTH",
+    "SpanEvents",
+    "recorded_by_instrumentation",
+    "value_length",
+]
 
 DEFAULT_VALUE_LENGTH = 4096
 """Attribute values (and event names) longer than this are cut, by default."""
@@ -153,6 +158,11 @@ class SpanEvents:
                 text = maker.text(message)
             if exception is None:
                 name = text or "log"
+            elif _on_span_already(span, exception):
+                # The instrumentation's own event says it: one event per failure.
+                if self.error_status and levelno >= _ERROR:
+                    set_error(span, self._description(exception))
+                return
             else:
                 name = "exception"
                 maker.exception(exception, attributes)
@@ -186,6 +196,47 @@ class SpanEvents:
             self._sites.clear()
         self._sites[site] = standard
         return standard
+
+
+def recorded_by_instrumentation(exception: BaseException, *, later: bool = False) -> bool:
+    """Whether an instrumentation records *exception* on its span itself.
+
+    With *later*, note on the exception that it will (when the request
+    ends, after the framework logged it: a Django view's, see
+    tracelog.django), so a record carrying it becomes no second
+    ``exception`` event. Never raises.
+    """
+    try:
+        if later:
+            # On the exception itself: built-in exceptions take no weak reference.
+            exception._tracelog_recorded_later = True  # type: ignore[attr-defined]
+        return getattr(exception, "_tracelog_recorded_later", False) is True
+    except Exception:  # an exception object that takes no attribute
+        return False
+
+
+def _on_span_already(span: Any, exception: ExceptionFields) -> bool:
+    """Whether *span* has an ``exception`` event for this type and message already.
+
+    The instrumentation records an exception before the framework logs it
+    (Celery's task failure): one event says it. Its type may be unqualified
+    (``record_exception`` before OpenTelemetry SDK 1.2x).
+    """
+    for event in getattr(span, "events", None) or ():
+        if getattr(event, "name", None) != "exception":
+            continue
+        attributes = getattr(event, "attributes", None) or {}
+        theirs = attributes.get("exception.type")
+        if attributes.get("exception.message") == exception.message and (
+            isinstance(theirs, str)
+            and (
+                theirs == exception.type
+                or exception.type.endswith("." + theirs)
+                or theirs.endswith("." + exception.type)
+            )
+        ):
+            return True
+    return False
 
 
 _MAX_SITES = 4096

@@ -3,7 +3,9 @@
 Placed inside OpenTelemetry's ASGI/WSGI middleware, the server span is current
 when a request reaches it, so its exemplar is taken there, at the start of the
 request, and used when the request ends (a WSGI body may be closed after the
-span stopped being current).
+span stopped being current). The span's IDs are kept for the rest of the
+request too (`_context.keep_request_trace`, and in the WSGI environ): servers
+log about a request after its span has ended.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 from prometheus_client.registry import CollectorRegistry
 
-from tracelog import _exemplar
+from tracelog import _context, _exemplar
 from tracelog._errors import report
 from tracelog._instruments import Counter, Histogram
 
@@ -132,7 +134,9 @@ def _mounted_route(root_path: object) -> Callable[[Scope], str]:
     return route
 
 
-class _Recorder:
+class Recorder:
+    """Records requests into the middleware metrics of a registry."""
+
     def __init__(
         self, registry: CollectorRegistry | None, route: Callable[[Any], str | None] | None
     ) -> None:
@@ -184,7 +188,7 @@ class ASGIMiddleware:
         route: Callable[[Scope], str | None] | None = None,
     ) -> None:
         self.app = app
-        self._recorder = _Recorder(registry, route)
+        self._recorder = Recorder(registry, route)
 
     async def __call__(
         self,
@@ -195,6 +199,9 @@ class ASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        # For the rest of this request's task: the server's own lines about it
+        # (uvicorn's traceback of a failure) come after the span has ended.
+        _context.keep_request_trace(_context.current())
         labels = _exemplar.of_current_span()
         start = time.perf_counter()
         status: object = 500  # what the server answers if no response starts
@@ -240,11 +247,15 @@ class WSGIMiddleware:
         route: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self.app = app
-        self._recorder = _Recorder(registry, route)
+        self._recorder = Recorder(registry, route)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        # Until the body is closed, and in the environ for a server logging after that.
+        trace = _context.current()
+        _context.keep_request_trace(trace)
+        environ[_context.ENVIRON_KEY] = trace
         labels = _exemplar.of_current_span()
         start = time.perf_counter()
         status: list[object] = [500]
@@ -257,6 +268,7 @@ class WSGIMiddleware:
             return start_response(status_line, headers, exc_info)
 
         def done() -> None:
+            _context.keep_request_trace(None)
             self._recorder.record(
                 environ,
                 environ.get("REQUEST_METHOD"),

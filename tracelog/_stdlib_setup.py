@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tracelog import _errors
+from tracelog import _errors, _routing
 from tracelog._events import SpanEvents
 from tracelog._json import safe_str
 from tracelog._output import Output
@@ -13,6 +13,7 @@ from tracelog._render import Renderer
 from tracelog.stdlib import (
     ConsoleFormatter,
     JsonFormatter,
+    check_on_next_record,
     install_record_factory,
     otel_log,
     span_event,
@@ -22,7 +23,11 @@ from tracelog.stdlib import (
 if TYPE_CHECKING:
     from tracelog._otel_logs import OtelLogs
 
-__all__ = ["Installation", "OutputHandler"]
+__all__ = ["ACCESS_LOGGERS", "Installation", "OutputHandler"]
+
+# Servers' access lines restate the server span (method, path, status, time):
+# as events they would add one per request named after the client's address.
+ACCESS_LOGGERS = frozenset(("uvicorn.access", "gunicorn.access", "django.server"))
 
 
 class OutputHandler(logging.Handler):
@@ -85,11 +90,22 @@ class OutputHandler(logging.Handler):
                 line = safe_str(getattr(record, "msg", ""))
             output.write(line + "\n")
         events = self.events
-        if events is not None and record.levelno >= events.gate:
+        if (
+            events is not None
+            and record.levelno >= events.gate
+            and record.name not in ACCESS_LOGGERS
+        ):
             span_event(events, record)
         otel = self.otel
         if otel is not None:
             otel_log(otel, record)
+
+    def close(self) -> None:
+        # logging.config.dictConfig and basicConfig(force=True) close every
+        # handler they take away; whether this one is still where it should
+        # be is checked on the next record, once their set-up is complete.
+        super().close()
+        check_on_next_record(_routing.check)
 
 
 class Installation:
@@ -112,7 +128,14 @@ class Installation:
         output: Output,
         events: SpanEvents | None,
         otel: OtelLogs | None = None,
+        *,
+        attach: bool = True,
     ) -> None:
+        """Set up (or update) the record factory and the handler.
+
+        With *attach*, the handler goes on the root logger and the root level
+        is set; without, a ``dictConfig`` places the handler and sets levels.
+        """
         formatter: JsonFormatter | ConsoleFormatter = (
             ConsoleFormatter()
             if renderer is not None and renderer.format == "console"
@@ -127,13 +150,16 @@ class Installation:
             self._handler = OutputHandler(
                 output, formatter, events, otel, lines=renderer is not None
             )
-            root.addHandler(self._handler)
         else:
             self._handler.retarget(output, formatter)
             self._handler.events = events
             self._handler.otel = otel
             self._handler.lines = renderer is not None
-        root.setLevel(level)
+        if attach:
+            root.addHandler(self._handler)
+            root.setLevel(level)
+        # Said once, on this output, if another set-up removes or doubles it.
+        check_on_next_record(_routing.check)
 
     def undo(self) -> None:
         if self._handler is None:
@@ -144,3 +170,4 @@ class Installation:
         if self._own_factory:
             uninstall_record_factory()
         self._handler = None
+        _routing.forget()

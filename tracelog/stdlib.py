@@ -35,7 +35,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from tracelog import _context, _errors
 from tracelog._context import TraceContext
-from tracelog._events import SpanEvents, is_internal
+from tracelog._events import SpanEvents, is_internal, recorded_by_instrumentation
 from tracelog._fields import (
     ExceptionFields,
     exception_fields,
@@ -55,6 +55,8 @@ __all__ = [
     "QueueHandler",
     "SpanEventFilter",
     "TraceContextFilter",
+    "check_on_next_record",
+    "handler",
     "install_record_factory",
     "set_compat_attributes",
     "stamp",
@@ -67,6 +69,7 @@ _EXCEPTION = "_tracelog_exception"
 # The record's extra fields as the formatter read them, for the span-event bridge.
 _FIELDS = "_tracelog_fields"
 _UNSTAMPED = object()
+_HERE: Any = object()  # stamp(): the IDs current where the record is made
 _NO_SPAN = {"otelTraceID": "0", "otelSpanID": "0", "otelTraceSampled": False}
 
 # Attributes of a fresh LogRecord; extras and formatter fields follow them.
@@ -78,7 +81,12 @@ _RESERVED = frozenset(RESERVED_ATTRS) | {
     "exc_text",
     "stack_info",
     "otelServiceName",
+    # uvicorn's copy of the message with ANSI colour codes, for its own formatter
+    "color_message",
 }
+# Django passes the request (a socket, for runserver's django.server lines)
+# to its handlers, AdminEmailHandler's for one: an object, not a field.
+_HANDLER_ONLY = "request"
 
 
 class _Record(logging.LogRecord):
@@ -159,16 +167,25 @@ def _with_state(record: logging.LogRecord) -> _Record:
 _current = _context.current
 
 
-def stamp(record: logging.LogRecord, *, compat: bool = False) -> None:
+def stamp(
+    record: logging.LogRecord, *, compat: bool = False, trace: TraceContext | None = _HERE
+) -> None:
     """Capture the current span's IDs on *record* (call it in the emitting thread).
+
+    Outside any span, the IDs of the request this thread or task is handling,
+    if a middleware of tracelog's kept them (`_context.keep_request_trace`):
+    servers log about a request after its span has ended.
 
     Args:
         record: the record to stamp.
         compat: also set ``otelTraceID``, ``otelSpanID`` and
             ``otelTraceSampled`` (``"0"``, ``"0"``, False outside a span), as
             OpenTelemetry's ``LoggingInstrumentor`` does, for format strings.
+        trace: these IDs instead (None: none) of those current here.
     """
-    _hide(record, STAMP, _current())
+    if trace is _HERE:
+        trace = _current() or _context.request_trace()
+    _hide(record, STAMP, trace)
     if compat:
         set_compat_attributes(record)
 
@@ -194,12 +211,14 @@ def _compat_fields(trace: TraceContext) -> dict[str, Any]:
 class _Installed:
     """The factory install_record_factory() set, what it wraps, and its switch."""
 
-    __slots__ = ("compat", "enabled", "factory", "previous")
+    __slots__ = ("check", "compat", "enabled", "factory", "previous")
 
     def __init__(self, previous: Callable[..., logging.LogRecord], *, compat: bool) -> None:
         self.previous = previous
         self.enabled = True
         self.compat = compat
+        # Run once with the next record (see check_on_next_record).
+        self.check: Callable[[], None] | None = None
         self.factory = _stamping_factory(previous, self)
 
 
@@ -249,6 +268,13 @@ def _stamping_factory(
                 stamp(record, compat=switch.compat)
         except Exception as exc:
             _errors.report("could not read the trace context", exc)
+        check = switch.check
+        if check is not None:
+            switch.check = None
+            try:
+                check()
+            except Exception as exc:
+                _errors.report("could not check where log records go", exc)
         return record
 
     return factory
@@ -307,6 +333,18 @@ def install_record_factory(*, compat: bool = False) -> bool:
     return True
 
 
+def check_on_next_record(check: Callable[[], None]) -> None:
+    """Run *check* once, when the installed record factory makes its next record.
+
+    A ``dictConfig`` runs to its end before any record is made: by then
+    whatever it did to the handlers is complete and can be looked at.
+    Without the factory installed, nothing is run.
+    """
+    installed = _installed
+    if installed is not None:
+        installed.check = check
+
+
 def uninstall_record_factory() -> None:
     """Undo `install_record_factory`.
 
@@ -320,6 +358,23 @@ def uninstall_record_factory() -> None:
     installed.enabled = False
     if logging.getLogRecordFactory() is installed.factory:
         logging.setLogRecordFactory(installed.previous)
+
+
+def handler(*, options: Mapping[str, Any] | None = None) -> logging.Handler:
+    """The handler `tracelog.configure` sets up, for a ``logging.config.dictConfig``.
+
+    ``{"()": "tracelog.stdlib.handler", "options": {"service_name": "shop"}}``:
+    when the dict is applied, this does what ``tracelog.configure(**options)``
+    does (the record factory, structlog and loguru included) except placing
+    the handler and setting the root level, which the dict does. `tracelog.
+    logging_config` returns a whole dict with it in place.
+
+    Raises:
+        ValueError, TypeError: an option is invalid.
+    """
+    from tracelog import _logging_config  # noqa: PLC0415 - configure()'s machinery, when used
+
+    return _logging_config.handler(options)
 
 
 class TraceContextFilter(logging.Filter):
@@ -364,13 +419,18 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     # formatter fields) follows them, so only the tail is scanned.
     attrs = record.__dict__
     reserved = _RESERVED
-    return {
+    fields = {
         key: attrs[key]
         for key in islice(attrs, _STANDARD_COUNT, None)
         if key not in reserved
         and not (isinstance(key, str) and key[:1] == "_")
         and not (key in _NO_SPAN and _stamped_copy(record, key))
     }
+    if _HANDLER_ONLY in fields:
+        name = attrs.get("name")
+        if isinstance(name, str) and name.startswith("django."):
+            del fields[_HANDLER_ONLY]
+    return fields
 
 
 def _stamped_copy(record: logging.LogRecord, key: str) -> bool:
@@ -729,6 +789,9 @@ def span_event(events: SpanEvents, record: logging.LogRecord) -> None:
     try:
         if is_internal(record.name):
             return
+        exc_info = record.exc_info
+        if exc_info and exc_info[1] is not None and recorded_by_instrumentation(exc_info[1]):
+            return  # the instrumentation adds its exception event when the request ends
         trace = _trace_of(record)
         span = _context.span_matching(trace)
         if span is None:

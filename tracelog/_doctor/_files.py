@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import json
 import os
 import re
 import zlib
@@ -27,13 +28,15 @@ SAMPLE = 1 << 20  # bytes read from each file
 _HEX = re.compile(r"[0-9a-fA-F]{32}")
 _GCP = re.compile(r"projects/[^/]+/traces/([0-9a-fA-F]{32})")
 _EXAMPLES = 3
+_START = 60  # characters of a line that is not JSON shown
 
 
-def _sample(path: str) -> list[bytes]:
+def _sample(path: str) -> tuple[list[bytes], bool]:
     """The complete lines among the last `SAMPLE` bytes of *path* (the first, for gzip).
 
     A line is complete when a line end follows it: the last one of a file
-    may be half-written.
+    may be half-written. The flag says whether the first line is the file's
+    first (then lines can be numbered as in the file).
     """
     with open(path, "rb") as file:
         if file.read(2) == b"\x1f\x8b":
@@ -43,7 +46,7 @@ def _sample(path: str) -> list[bytes]:
                     data = unzipped.read(SAMPLE)
             except (OSError, EOFError, zlib.error) as error:
                 raise OSError(f"damaged or truncated gzip data ({error})") from None
-            return data.split(b"\n")[:-1]  # the last is cut by the sample, or empty
+            return data.split(b"\n")[:-1], True  # the last is cut by the sample, or empty
         size = file.seek(0, os.SEEK_END)
         start = max(0, size - SAMPLE)
         file.seek(start)
@@ -52,7 +55,16 @@ def _sample(path: str) -> list[bytes]:
     if start > 0:
         lines = lines[1:]  # begins mid-line
     # An unterminated last line is still being written (tracelog ends every line).
-    return lines[:-1]
+    return lines[:-1], start == 0
+
+
+def _where(path: str, number: int, from_start: bool, line: bytes) -> str:
+    """``path:line: "start of the line"``, numbered from the end of a file read in part."""
+    start = line[:_START].decode("utf-8", "backslashreplace")
+    text = json.dumps(start + ("..." if len(line) > _START else ""), ensure_ascii=False)
+    if from_start:
+        return f"{path}:{number}: {text}"
+    return f"{path}, line {number} of its last {SAMPLE >> 20} MiB: {text}"
 
 
 def _has_trace_id(record: dict[str, Any]) -> str | None:
@@ -103,21 +115,21 @@ def files_check(paths: Iterable[str]) -> list[DoctorCheck]:
     examples: list[str] = []
     for source in files:
         try:
-            sample = _sample(source.path)
+            sample, from_start = _sample(source.path)
         except OSError as error:
             warnings.append(f"{source.path}: {error.strerror or error}; skipped")
             continue
-        for raw in sample:
+        for number, raw in enumerate(sample, 1):
             line = raw.rstrip(b"\r")
             if not line.strip():
                 continue
             lines += 1
             try:
                 record = parse_line(line)
-            except DamagedLine as error:
+            except DamagedLine:
                 damaged += 1
                 if len(examples) < _EXAMPLES:
-                    examples.append(f"{source.path}: {error}")
+                    examples.append(_where(source.path, number, from_start, line))
                 continue
             profile = _has_trace_id(record)
             if profile is not None:
@@ -140,9 +152,11 @@ def files_check(paths: Iterable[str]) -> list[DoctorCheck]:
         return [
             DoctorCheck.problem(
                 name,
-                f"{read}: {damaged} not JSON objects (e.g. {'; '.join(examples)})",
-                "send every line through tracelog.configure()'s output; let nothing else"
-                " (print, a second handler, a traceback on stderr) write to these files",
+                f"{read}: {damaged} not JSON objects, plain text most likely:"
+                f" {'; '.join(examples)}",
+                "send every line through tracelog's output (tracelog.configure(), or"
+                " tracelog.logging_config() where a framework sets logging up); let nothing"
+                " else (print, a second handler, a traceback on stderr) write to these files",
             )
         ]
     if not ids:

@@ -27,6 +27,7 @@ from tracelog import _configure
 from tracelog._context import TraceContext, current
 from tracelog._doctor._capture import diverted
 from tracelog._doctor._report import DoctorCheck, guarded
+from tracelog._doctor._routing import routing_check
 
 __all__ = ["LOGGER", "in_process_checks"]
 
@@ -41,6 +42,7 @@ def in_process_checks() -> list[DoctorCheck]:
     checks = guarded("sdk", _sdk)
     checks += guarded("logs", _logs_and_events)
     checks += guarded("otel-logs", _otel_logs)
+    checks += guarded("logs-routing", routing_check)
     checks += guarded("multiprocess", _multiprocess)
     return checks
 
@@ -238,7 +240,7 @@ def _logs_and_events() -> list[DoctorCheck]:
     recording = span.is_recording()
     try:
         # configure()'s lock: no reconfiguration swaps the output under the test lines.
-        with _configure._lock:
+        with _configure._logging_lock, _configure._lock:
             state = _configure.configured()
             if state is None:  # reset() meanwhile
                 return _not_configured()
