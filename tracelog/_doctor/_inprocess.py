@@ -41,8 +41,8 @@ def in_process_checks() -> list[DoctorCheck]:
     """Every in-process check, in order; none raises."""
     checks = guarded("sdk", _sdk)
     checks += guarded("logs", _logs_and_events)
-    checks += guarded("otel-logs", _otel_logs)
     checks += guarded("logs-routing", routing_check)
+    checks += guarded("otel-logs", _otel_logs)
     checks += guarded("multiprocess", _multiprocess)
     return checks
 
