@@ -16,6 +16,7 @@ BENCHMARKS = [
     "bench_loguru.py",
     "bench_span_events.py",
     "bench_metrics.py",
+    "bench_multiprocess.py",
     "bench_query.py",
 ]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from tracelog import _configure
 from tracelog._context import TraceContext, current
 from tracelog._doctor._capture import diverted
+from tracelog._doctor._processes import multiprocess_check
 from tracelog._doctor._report import DoctorCheck, guarded
 
 __all__ = ["LOGGER", "in_process_checks"]
@@ -40,7 +40,7 @@ def in_process_checks() -> list[DoctorCheck]:
     """Every in-process check, in order; none raises."""
     checks = guarded("sdk", _sdk)
     checks += guarded("logs", _logs_and_events)
-    checks += guarded("multiprocess", _multiprocess)
+    checks += guarded("multiprocess", multiprocess_check)
     return checks
 
 
@@ -151,21 +151,6 @@ def _samples_roots(sampler: Any) -> bool:
         )
     except Exception:  # a sampler of the application's that cannot be probed: not judged
         return True
-
-
-def _multiprocess() -> list[DoctorCheck]:
-    for variable in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
-        if variable in os.environ:
-            return [
-                DoctorCheck.problem(
-                    "multiprocess",
-                    f"{variable} is set ({os.environ[variable]!r}): prometheus_client's"
-                    " multiprocess mode drops every exemplar, so no metric links to a trace",
-                    f"unset {variable} and serve each process's metrics from that process"
-                    " (tracelog.metrics.start_http_server), if exemplars matter more",
-                )
-            ]
-    return [DoctorCheck.ok("multiprocess", "PROMETHEUS_MULTIPROC_DIR is not set: exemplars kept")]
 
 
 def _not_configured() -> list[DoctorCheck]:
