@@ -280,8 +280,14 @@ class _File:
 
 
 _file = _File()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_file.forked)
+
+
+def _forked() -> None:
+    _file.forked()
+
+
+# A forked child (gunicorn's workers, --preload or not) writes a file of its own.
+os.register_at_fork(after_in_child=_forked)
 
 
 def slots(sample: str, labels: Mapping[str, str], bounds: Sequence[float] | None) -> Slots:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import values
@@ -67,13 +68,35 @@ class MultiProcessCollector(_PlainCollector):
         families = list(super().collect())  # type: ignore[no-untyped-call]
         try:
             found = latest(self._exemplar_path or "")
-            if found:
-                for family in families:
-                    if family.type in ("histogram", "counter"):
-                        family.samples = _with_exemplars(family.samples, found)
+            for family in families:
+                if family.type == "histogram" and _INTERLEAVED:
+                    family.samples.sort(key=_label_set)
+                if found and family.type in ("histogram", "counter"):
+                    family.samples = _with_exemplars(family.samples, found)
         except Exception as exc:  # the counts are served without exemplars
             report("metrics: multiprocess exemplars not served", exc)
         return families
+
+
+def _interleaved() -> bool:
+    """Whether this prometheus_client's merge interleaves the label sets of a histogram.
+
+    Before 0.24 it gives first every label set's ``_sum``, then each one's
+    buckets: OpenMetrics (and prometheus_client's own parser) wants each label
+    set's samples together.
+    """
+    try:
+        major, minor = (int(part) for part in version("prometheus-client").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return True  # sorting is right for any version
+    return (major, minor) < (0, 24)
+
+
+_INTERLEAVED = _interleaved()
+
+
+def _label_set(sample: Sample) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(item for item in sample.labels.items() if item[0] != "le"))
 
 
 def _with_exemplars(samples: list[Sample], found: dict[SampleKey, Exemplar]) -> list[Sample]:
