@@ -563,3 +563,82 @@ class TestProcesses:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
         assert len(seen) > 10  # read as it was written, not once at the end
+
+
+class TestGunicornSetUp:
+    """What importing tracelog.gunicorn does to a process (gunicorn's master imports it)."""
+
+    def run(self, code: str, env: dict[str, str]) -> list[str]:
+        """Run *code* in a new Python with *env* (no PROMETHEUS_MULTIPROC_DIR unless given)."""
+        base = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    def test_unset_makes_a_private_directory_removed_at_exit(self) -> None:
+        """No PROMETHEUS_MULTIPROC_DIR: an empty private one, set for children, gone at exit."""
+        made, empty = self.run(
+            """
+            import os
+            import tracelog.gunicorn
+            path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            print(path)
+            print(os.listdir(path))
+            """,
+            {},
+        )
+        assert Path(made).name.startswith("tracelog-prometheus-")
+        assert empty == "[]"
+        assert not Path(made).exists()
+
+    def test_a_directory_given_is_made_if_missing_and_kept(self, tmp_path: Path) -> None:
+        """PROMETHEUS_MULTIPROC_DIR set: that directory, made when missing, left at exit."""
+        given = tmp_path / "metrics"
+        (path,) = self.run(
+            """
+            import os
+            import tracelog.gunicorn
+            print(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+            """,
+            {"PROMETHEUS_MULTIPROC_DIR": str(given)},
+        )
+        assert path == str(given)
+        assert given.is_dir()
+
+    def test_prometheus_client_imported_first_still_writes_files(self) -> None:
+        """prometheus_client loaded before the set-up: its next values go to the files."""
+        (files,) = self.run(
+            """
+            import os
+            import prometheus_client
+            import tracelog.gunicorn
+            prometheus_client.Counter("jobs", "Jobs.").inc()
+            files = os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+            print(sorted(name.split("_")[0] for name in files))
+            """,
+            {},
+        )
+        assert files == "['counter']"
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="changing a directory's owner needs root")
+    def test_the_directory_is_handed_to_the_workers_user(self) -> None:
+        """The private directory goes to the workers' user and group (gunicorn's on_starting)."""
+        (owner,) = self.run(
+            """
+            import os
+            import tracelog.gunicorn
+            from tracelog import _multiprocess_setup
+            _multiprocess_setup.hand_directory_to(65534, 65534)
+            stat = os.stat(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+            print(stat.st_uid, stat.st_gid)
+            """,
+            {},
+        )
+        assert owner == "65534 65534"

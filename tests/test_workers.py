@@ -13,12 +13,16 @@ lines. Needs Debian's ``prometheus`` binary (see ``tests/_prometheus.py``).
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -177,6 +181,7 @@ def start(
     """Start a pre-fork server in its own process group and wait until every worker answers."""
     logs = directory / "logs"
     logs.mkdir(exist_ok=True)
+    logs.chmod(0o777)  # workers may run as another user (gunicorn --user)
     stderr = directory / f"server-{time.monotonic_ns()}.err"
     with stderr.open("wb") as err:
         process = subprocess.Popen(
@@ -197,12 +202,16 @@ def start(
     return server
 
 
-def gunicorn(directory: Path, *, workers: int = 3, config: bool = True) -> Server:
+def gunicorn(
+    directory: Path, *, workers: int = 3, config: bool = True, user: str | None = None
+) -> Server:
     """A real ``gunicorn -w N [-c python:tracelog.gunicorn]`` serving the WSGI app."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     if config:
         command += ["-c", "python:tracelog.gunicorn"]
+    if user is not None:
+        command += ["--user", user, "--group", grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name]
     return start(
         [*command, "tests._workers_app:app"],
         directory,
@@ -438,6 +447,43 @@ def test_the_private_directory_is_removed_at_exit(tmp_path: Path) -> None:
         stop(server.process)
     assert server.process.returncode == 0
     assert not directory.exists()
+
+
+def readable_by_anyone(path: Path) -> bool:
+    """Whether any user can reach and read *path* (its directories searchable by others)."""
+    path = path.resolve()
+    if not path.stat().st_mode & 0o004:
+        return False
+    return all(parent.stat().st_mode & 0o001 for parent in path.parents)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gunicorn --user needs root")
+@pytest.mark.skipif(
+    not all(
+        readable_by_anyone(Path(p))
+        for p in (os.__file__, sys.executable, ROOT / "tests" / "_workers_app.py")
+    ),
+    reason="Python or the repository is not readable by other users here",
+)
+def test_workers_of_another_user_write_their_files() -> None:
+    """Run as root with --user nobody, the workers can write in the private directory."""
+    shared = Path(tempfile.mkdtemp(prefix="tracelog-test-"))  # not under pytest's 0700 tmp
+    try:
+        shared.chmod(0o777)
+        server = gunicorn(shared, workers=2, user="nobody")
+        try:
+            for number in range(1, 21):
+                request(server.port, f"/orders/{number}", f"00-{number:032x}-{number:016x}-01")
+            assert {Path(f"/proc/{pid}").stat().st_uid for pid in server.worker_pids()} == {
+                pwd.getpwnam("nobody").pw_uid
+            }
+            got = scrape(server.url)
+        finally:
+            stop(server.process)
+        assert got["requests"] == 20
+        assert got["traces"]
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_doctor_names_workers_without_multiprocess_mode(tmp_path: Path) -> None:

@@ -100,13 +100,17 @@ def _bound(le: str) -> float:
 
 
 def _used(path: str) -> bytes | None:
-    """The used part of an exemplar file (one copy), or None if it is not one."""
-    with open(path, "rb") as file:
-        data = file.read(8)
-        if len(data) < 8 or data[:4] != MAGIC:
+    """The used part of an exemplar file, or None if it is not one.
+
+    Read, not mapped: a file cut short under a mapping would kill the
+    process with SIGBUS.
+    """
+    with open(path, "rb", buffering=0) as file:
+        head = os.pread(file.fileno(), 8, 0)
+        if len(head) < 8 or head[:4] != MAGIC:
             return None
-        (used,) = struct.unpack_from("<I", data, 4)
-        return data + file.read(max(used - 8, 0))
+        (used,) = struct.unpack_from("<I", head, 4)
+        return file.read(used)
 
 
 # Decoded labels by payload (a span's labels sit on several buckets); None if invalid.
