@@ -6,12 +6,13 @@ Goals, in prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``):
   span (the exemplar written to this process's exemplar file) costs at most
   2.0x prometheus_client's own multiprocess ``observe(v)`` without one.
 - A scrape of 4 worker processes x 50 series stays under 50 ms: 4 processes
-  each record the request metrics of tracelog's middleware for 50 routes (a
-  histogram of 15 buckets and a counter per route), with an exemplar on every
-  bucket and counter; the scrape is ``tracelog.metrics.make_wsgi_app()``
-  answering Prometheus's ``Accept`` header with every process's counts and
-  exemplars merged. prometheus_client's own multiprocess WSGI app over the
-  same files (counts only) is timed alongside, as the baseline.
+  each record the request metrics of tracelog's middleware for 25 routes, a
+  histogram series of 15 buckets and a counter series per route (50 label
+  sets; ``--routes`` sets another number), with an exemplar on every bucket
+  and counter; the scrape is ``tracelog.metrics.make_wsgi_app()`` answering
+  Prometheus's ``Accept`` header with every process's counts and exemplars
+  merged. prometheus_client's own multiprocess WSGI app over the same files
+  (counts only) is timed alongside, as the baseline.
 
 The script runs itself again with ``PROMETHEUS_MULTIPROC_DIR`` set to a fresh
 directory (prometheus_client picks the mode when first imported), and the
@@ -34,12 +35,12 @@ from _harness import Case, arguments, in_sampled_span, run
 
 NAME, HELP, LABELS = "request_seconds", "Request latency", ["route"]
 VALUE = 0.042
-WORKERS, ROUTES = 4, 50
+WORKERS = 4
 ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 _CHILD = "TRACELOG_BENCH_CHILD"
 
 
-def fill() -> None:
+def fill(routes: int) -> None:
     """In a worker: the middleware's metrics for every route, an exemplar on every bucket."""
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -48,7 +49,7 @@ def fill() -> None:
     duration, requests = tracelog.metrics.http_metrics()
     bounds = [0.003, 0.007, 0.02, 0.03, 0.06, 0.08, 0.2, 0.3, 0.6, 0.8, 2.0, 3.0, 6.0, 8.0, 20.0]
     tracer = TracerProvider().get_tracer("bench")
-    for route in range(ROUTES):
+    for route in range(routes):
         values = ("GET", f"/route/{route}", "200")
         for bound in bounds:
             with tracer.start_as_current_span("request"):
@@ -77,7 +78,10 @@ def benchmark() -> bool:
         __doc__ or "",
         rounds=31,
         number=5000,
-        extra={"scrapes": (5, "scrapes per case per round")},
+        extra={
+            "scrapes": (5, "scrapes per case per round"),
+            "routes": (25, "routes per worker: a histogram and a counter series each"),
+        },
     )
     registry = CollectorRegistry()
     plain = prometheus_client.Histogram(NAME, HELP, LABELS, registry=registry).labels("/checkout")
@@ -100,7 +104,11 @@ def benchmark() -> bool:
 
     workers_dir = tempfile.mkdtemp(prefix="bench-workers-")
     try:
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": workers_dir, _CHILD: "fill"}
+        env = {
+            **os.environ,
+            "PROMETHEUS_MULTIPROC_DIR": workers_dir,
+            _CHILD: f"fill {options.routes}",
+        }
         children = [subprocess.Popen([sys.executable, __file__], env=env) for _ in range(WORKERS)]
         if any(child.wait() != 0 for child in children):
             raise SystemExit("a worker failed")
@@ -111,12 +119,12 @@ def benchmark() -> bool:
         plain_scrape = wsgi_call(prometheus_client.make_wsgi_app(theirs))
         traced_scrape = wsgi_call(tracelog.metrics.make_wsgi_app(ours))
         exemplars = traced_scrape().count(b"trace_id=")
-        expected = ROUTES * 16  # every bucket (15) and the counter of every route
+        expected = options.routes * 16  # every bucket (15) and the counter of every route
         if exemplars != expected:
             raise SystemExit(f"the scrape carries {exemplars} exemplars, not {expected}")
         scrape_ok = run(
-            f"multiprocess mode: one scrape of {WORKERS} workers x {ROUTES} routes"
-            " (a 15-bucket histogram and a counter each), OpenMetrics",
+            f"multiprocess mode: one scrape of {WORKERS} workers x {2 * options.routes} series"
+            f" ({options.routes} routes: a 15-bucket histogram and a counter each), OpenMetrics",
             [
                 Case("prometheus_client make_wsgi_app, counts only", plain_scrape),
                 Case(
@@ -135,9 +143,9 @@ def benchmark() -> bool:
 
 def main() -> None:
     """Run in multiprocess mode, in a fresh directory removed afterwards."""
-    role = os.environ.get(_CHILD)
-    if role == "fill":
-        fill()
+    role = os.environ.get(_CHILD, "")
+    if role.startswith("fill "):
+        fill(int(role.split()[1]))
     elif role == "bench":
         in_sampled_span(benchmark)
     else:

@@ -324,8 +324,11 @@ class TestRegistries:
             tracelog.metrics.Counter("jobs", "j", registry=None).inc()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        with pytest.warns(tracelog.metrics.MultiprocessExemplarWarning, match="drops exemplars"):
+        with pytest.warns(
+            tracelog.metrics.MultiprocessExemplarWarning, match="drops exemplars"
+        ) as warned:
             app = tracelog.metrics.make_wsgi_app(registry)
+        assert [w.filename for w in warned] == [__file__]  # it names the caller's line
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             tracelog.metrics.make_asgi_app(registry)

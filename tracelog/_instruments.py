@@ -72,7 +72,7 @@ def warn_plain_collector() -> None:
             " exemplars: use tracelog.metrics.MultiProcessCollector instead (or pass no"
             " registry: tracelog.metrics then serves every process's metrics and exemplars)",
             MultiprocessExemplarWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of make_wsgi_app() and the like
         )
     except Exception as exc:
         report("metrics: prometheus_client's MultiProcessCollector drops exemplars", exc)
