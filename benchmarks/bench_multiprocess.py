@@ -110,7 +110,7 @@ def benchmark() -> bool:
             _CHILD: f"fill {options.routes}",
         }
         children = [subprocess.Popen([sys.executable, __file__], env=env) for _ in range(WORKERS)]
-        if any(child.wait() != 0 for child in children):
+        if any([child.wait() != 0 for child in children]):  # every one waited for
             raise SystemExit("a worker failed")
         theirs = CollectorRegistry()
         multiprocess.MultiProcessCollector(theirs, workers_dir)
