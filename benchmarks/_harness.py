@@ -32,15 +32,20 @@ class Case:
     setup: Callable[[], object] = lambda: None
     teardown: Callable[[], object] = lambda: None
     goal: float | None = None  # the highest acceptable ratio to the baseline, if any
+    limit_ms: float | None = None  # the highest acceptable median time per call, if any
     per_call_ns: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
 
 
-def arguments(description: str, *, rounds: int, number: int) -> argparse.Namespace:
-    """Command-line options shared by the benchmarks."""
+def arguments(
+    description: str, *, rounds: int, number: int, extra: dict[str, tuple[int, str]] | None = None
+) -> argparse.Namespace:
+    """Command-line options shared by the benchmarks, and *extra* ``{name: (default, help)}``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds")
     parser.add_argument("--number", type=int, default=number, help="calls per case per round")
+    for name, (default, text) in (extra or {}).items():
+        parser.add_argument(f"--{name}", type=int, default=default, help=text)
     return parser.parse_args()
 
 
@@ -87,7 +92,9 @@ def run(title: str, cases: list[Case], *, rounds: int, number: int) -> bool:
     _header("median/call")
     met = True
     for case in cases:
-        ok = _row(case.name, statistics.median(case.per_call_ns), case.ratios, case.goal)
+        ok = _row(
+            case.name, statistics.median(case.per_call_ns), case.ratios, case.goal, case.limit_ms
+        )
         met = met and ok
     return met
 
@@ -98,12 +105,20 @@ def _header(column: str) -> None:
     print("-" * len(header))
 
 
-def _row(name: str, figure_ns: float, ratios: list[float], goal: float | None) -> bool:
+def _row(
+    name: str,
+    figure_ns: float,
+    ratios: list[float],
+    goal: float | None,
+    limit_ms: float | None = None,
+) -> bool:
     """Print one row: the figure, the median ratio, its IQR, the verdict; return whether met."""
     ratio = statistics.median(ratios)
     q1, _, q3 = statistics.quantiles(ratios, n=4)
-    ok = goal is None or ratio <= goal
-    verdict = "" if goal is None else f"<= {goal:.2f}x  {'met' if ok else 'MISSED'}"
+    ok = (goal is None or ratio <= goal) and (limit_ms is None or figure_ns < limit_ms * 1e6)
+    verdicts = [] if goal is None else [f"<= {goal:.2f}x"]
+    verdicts += [] if limit_ms is None else [f"< {limit_ms:g} ms"]
+    verdict = f"{' and '.join(verdicts)}  {'met' if ok else 'MISSED'}" if verdicts else ""
     spread = f"{q1:>6.3f}-{q3:<6.3f}x"
     print(f"{name:<52} {figure_ns / 1000:>9.2f} us {ratio:>6.3f}x {spread}  {verdict}")
     return ok

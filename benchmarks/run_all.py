@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_span_events.py",
     "bench_otel_logs.py",
     "bench_metrics.py",
+    "bench_multiprocess.py",
     "bench_query.py",
 ]
 

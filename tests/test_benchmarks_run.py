@@ -18,14 +18,25 @@ SCRIPTS = {
     "bench_span_events.py": (3, "bridge"),
     "bench_metrics.py": (1, "tracelog"),
     "bench_otel_logs.py": (1, "otel_logs"),
+    "bench_multiprocess.py": (2, "tracelog"),
 }
+# Options of a script's own, at their smallest.
+EXTRA = {"bench_multiprocess.py": ["--scrapes", "1"]}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_benchmark_script_runs(script: str) -> None:
     """Each script runs a tiny round and prints a ratio and a goal verdict for its cases."""
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--rounds", "4", "--number", "20"],
+        [
+            sys.executable,
+            str(BENCHMARKS / script),
+            "--rounds",
+            "4",
+            "--number",
+            "20",
+            *EXTRA.get(script, []),
+        ],
         capture_output=True,
         text=True,
         check=False,

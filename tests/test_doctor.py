@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.util._once import Once
+from prometheus_client.values import MultiProcessValue
 
 import tracelog
 import tracelog.metrics
@@ -203,25 +204,57 @@ class TestInProcess:
         assert report["logs"].fix == "call tracelog.configure()"
 
     @pytest.mark.parametrize("variable", ["PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"])
-    def test_multiprocess_mode_is_a_problem(
+    def test_multiprocess_mode_set_after_prometheus_client_loaded_is_a_problem(
         self,
         global_provider: Callable[..., InMemorySpanExporter],
         monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path,
         variable: str,
     ) -> None:
-        """PROMETHEUS_MULTIPROC_DIR (either spelling) is named, with why exemplars are lost."""
+        """The variable (either spelling) set after prometheus_client chose its mode is named."""
         global_provider()
         tracelog.configure(output=io.StringIO())
         monkeypatch.setenv(variable, str(tmp_path))
         check = tracelog.doctor()["multiprocess"]
         assert check.status is PROBLEM
         assert check.finding == (
-            f"{variable} is set ({str(tmp_path)!r}): prometheus_client's multiprocess mode"
-            " drops every exemplar, so no metric links to a trace"
+            f"{variable} is set, but prometheus_client was imported before it was: this"
+            " process keeps its values in memory, outside the other processes' merge"
         )
         assert check.fix is not None
-        assert check.fix.startswith(f"unset {variable}")
+        assert check.fix.startswith(f"set {variable} in the server's environment")
+
+    def test_multiprocess_mode_without_its_directory_is_a_problem(
+        self, global_provider: Callable[..., InMemorySpanExporter], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A PROMETHEUS_MULTIPROC_DIR that is no directory is named: no metric could be made."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-for-this-test")
+        check = tracelog.doctor()["multiprocess"]
+        assert (check.status, check.finding) == (
+            PROBLEM,
+            "PROMETHEUS_MULTIPROC_DIR is '/nonexistent-for-this-test', which is not a"
+            " directory: prometheus_client fails to make any metric",
+        )
+
+    def test_multiprocess_mode_on_is_ok(
+        self,
+        global_provider: Callable[..., InMemorySpanExporter],
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+    ) -> None:
+        """Multiprocess mode really on (values in files): ok, saying the merge is served."""
+        global_provider()
+        tracelog.configure(output=io.StringIO())
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        monkeypatch.setattr(prometheus_client.values, "ValueClass", MultiProcessValue())
+        check = tracelog.doctor()["multiprocess"]
+        assert (check.status, check.finding) == (
+            OK,
+            f"multiprocess mode in {tmp_path}: tracelog.metrics keeps every process's counts"
+            " and exemplars there, and its make_wsgi_app()/make_asgi_app() serve their merge",
+        )
 
     def test_dictconfig_after_configure_is_named(
         self, global_provider: Callable[..., InMemorySpanExporter]
@@ -657,7 +690,11 @@ class TestMetricsUrl:
         """make_wsgi_app answers OpenMetrics with tracelog's exemplars: both checks ok."""
         _, server = metered
         report = metrics_report(f"{server.url}/metrics")
-        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", OK)]
+        assert outcome(report) == [
+            ("metrics-format", OK),
+            ("metrics-exemplars", OK),
+            ("metrics-processes", OK),
+        ]
         assert report["metrics-exemplars"].finding == (
             "2 exemplars labelled trace_id, span_id on"
             " http_server_request_duration_seconds_bucket, http_server_requests_total"
@@ -679,7 +716,11 @@ class TestMetricsUrl:
         server = serve(guarded_metrics)
         host = server.url.removeprefix("http://")
         report = metrics_report(f"http://doctor:p%40ss%20word@{host}/metrics")
-        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", OK)]
+        assert outcome(report) == [
+            ("metrics-format", OK),
+            ("metrics-exemplars", OK),
+            ("metrics-processes", OK),
+        ]
         assert report["metrics-format"].finding.startswith(
             f"http://doctor:***@{host}/metrics answers application/openmetrics-text;"
         )
@@ -700,7 +741,11 @@ class TestMetricsUrl:
 
         server = serve(classic)
         report = metrics_report(f"{server.url}/metrics")
-        assert outcome(report) == [("metrics-format", PROBLEM), ("metrics-exemplars", NOT_CHECKED)]
+        assert outcome(report) == [
+            ("metrics-format", PROBLEM),
+            ("metrics-exemplars", NOT_CHECKED),
+            ("metrics-processes", OK),  # classic text shows its counters too
+        ]
         check = report["metrics-format"]
         assert check.finding == (
             f"asked for OpenMetrics as Prometheus does, {server.url}/metrics answered"
@@ -748,7 +793,11 @@ class TestMetricsUrl:
 
         server = serve(broken)
         report = metrics_report(f"{server.url}/metrics")
-        assert outcome(report) == [("metrics-format", OK), ("metrics-exemplars", PROBLEM)]
+        assert outcome(report) == [
+            ("metrics-format", OK),
+            ("metrics-exemplars", PROBLEM),
+            ("metrics-processes", NOT_CHECKED),
+        ]
         assert report["metrics-exemplars"].finding.startswith(
             "the answer does not parse as OpenMetrics: ValueError:"
         )
@@ -780,6 +829,7 @@ class TestMetricsUrl:
         assert outcome(report) == [
             ("metrics-format", PROBLEM),
             ("metrics-exemplars", NOT_CHECKED),
+            ("metrics-processes", NOT_CHECKED),
             ("prometheus-storage", PROBLEM),
             ("prometheus-exemplars", NOT_CHECKED),
         ]
@@ -875,6 +925,7 @@ class TestPrometheus:
         assert outcome(both) == [
             ("metrics-format", OK),
             ("metrics-exemplars", OK),
+            ("metrics-processes", OK),
             ("prometheus-storage", OK),
             ("prometheus-exemplars", OK),
         ]
@@ -1272,6 +1323,7 @@ class TestCommand:
             "problem      metrics-format",
             "             fix",
             "not checked  metrics-exemplars",
+            "ok           metrics-processes",
         ]
 
     def test_untrusted_text_is_escaped(self, tmp_path: Path) -> None:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 import warnings
-from pathlib import Path
 from typing import Any
 
 import prometheus_client
@@ -37,11 +34,10 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_multiprocess_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sees the multiprocess warning afresh, and no PROMETHEUS_MULTIPROC_DIR."""
+def _no_multiprocess_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No PROMETHEUS_MULTIPROC_DIR: these tests are of one process (see test_multiprocess)."""
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
-    monkeypatch.setattr(tracelog._instruments, "_warned_multiprocess", False)
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], Sample]:
@@ -460,69 +456,18 @@ class TestCounter:
             counter.inc(-1)
 
 
-class TestMultiprocess:
-    """The warning that multiprocess mode drops exemplars."""
+class TestSingleProcess:
+    """Without multiprocess mode the registry given is served as it is, and nothing is warned."""
 
-    def test_warns_once(self, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
-        """PROMETHEUS_MULTIPROC_DIR set: one MultiprocessExemplarWarning, not one per metric."""
-        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-for-this-test")
-        with pytest.warns(tracelog.metrics.MultiprocessExemplarWarning, match="drops exemplars"):
-            tracelog.metrics.Counter("a", "a", registry=registry)
+    def test_no_warning_and_the_registry_as_given(self, registry: CollectorRegistry) -> None:
+        """Without PROMETHEUS_MULTIPROC_DIR nothing is warned, and the registry is served."""
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            tracelog.metrics.Counter("b", "b", registry=registry)
-            tracelog.metrics.make_wsgi_app(registry)
-
-    def test_real_multiprocess_mode_counts_without_exemplars(self, tmp_path: Path) -> None:
-        """In a process started in multiprocess mode: one warning, right counts, no exemplar."""
-        code = f"""
-import os, warnings
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
-from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry, multiprocess
-from prometheus_client.openmetrics.exposition import generate_latest
-import tracelog.metrics
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    histogram = tracelog.metrics.Histogram("h_seconds", "h", registry=None)
-    counter = tracelog.metrics.Counter("c", "c", registry=None)
-    tracelog.metrics.make_wsgi_app()
-with TracerProvider().get_tracer("t").start_as_current_span("s"):
-    histogram.observe(0.3)
-    counter.inc()
-registry = CollectorRegistry()
-multiprocess.MultiProcessCollector(registry)
-print([type(w.message).__name__ for w in caught])
-print(generate_latest(registry).decode())
-"""
-        result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        warned, *exposition = result.stdout.splitlines()
-        assert warned == "['MultiprocessExemplarWarning']"
-        assert 'h_seconds_bucket{le="0.5"} 1.0' in exposition
-        assert "c_total 1.0" in exposition
-        assert not any("trace_id" in line for line in exposition)
-
-    def test_warnings_as_errors_never_lose_an_observation(
-        self, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """Under -W error the warning is reported, not raised; labels() never warns."""
-        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-for-this-test")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            histogram = tracelog.metrics.Histogram("h_seconds", "h", ["route"], registry=registry)
-            histogram.labels("/a").observe(0.2)
-        assert samples(registry)["h_seconds_count", (("route", "/a"),)].value == 1
-        assert any("multiprocess" in key for key in tracelog._errors.error_counts())
-
-    def test_no_warning_otherwise(self, registry: CollectorRegistry) -> None:
-        """Without multiprocess mode nothing is warned."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            tracelog.metrics.Counter("a", "a", registry=registry)
+            tracelog.metrics.Counter("a", "a", registry=registry).inc()
+            app = tracelog.metrics.make_wsgi_app(registry)
             tracelog.metrics.make_asgi_app(registry)
+        _, _, body = call_wsgi(app, None)
+        assert "a_total 1.0" in body.splitlines()
 
 
 OPENMETRICS_ACCEPT = (

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_RUNES",
     "SPAN_ID_LABEL",
     "TRACE_ID_LABEL",
+    "Labels",
     "checked",
     "of_current_span",
     "render",
@@ -39,9 +40,16 @@ SPAN_ID_LABEL = "span_id"
 _LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")
 
 
+class Labels(dict[str, str]):
+    """A span's exemplar labels; multiprocess mode caches their encoding in ``encoded``."""
+
+    __slots__ = ("encoded",)
+    encoded: tuple[bytes, int]
+
+
 def render(context: TraceContext) -> dict[str, str]:
     """The exemplar labels of *context*: valid by construction (63 characters)."""
-    return {TRACE_ID_LABEL: context.trace_id, SPAN_ID_LABEL: context.span_id}
+    return Labels({TRACE_ID_LABEL: context.trace_id, SPAN_ID_LABEL: context.span_id})
 
 
 def of_current_span() -> dict[str, str] | None:

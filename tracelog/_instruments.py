@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import time
 import warnings
 from bisect import bisect_left
@@ -20,16 +19,17 @@ from prometheus_client.context_managers import Timer
 from prometheus_client.samples import Exemplar
 from prometheus_client.values import MutexValue
 
-from tracelog import _exemplar
+from tracelog import _exemplar, _exemplar_file
 from tracelog._context import current as _current
 from tracelog._errors import report
+from tracelog._multiprocess import is_multiprocess_value
 
 __all__ = [
     "Counter",
     "Histogram",
     "HistogramTimer",
     "MultiprocessExemplarWarning",
-    "warn_if_multiprocess",
+    "warn_plain_collector",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,14 +44,20 @@ _new_tuple = tuple.__new__
 
 
 class MultiprocessExemplarWarning(RuntimeWarning):
-    """prometheus_client drops exemplars in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``)."""
+    """Metrics served in multiprocess mode without exemplars.
+
+    tracelog.metrics keeps exemplars in multiprocess mode and its exposition
+    helpers serve them; prometheus_client's own ``MultiProcessCollector``
+    drops them. This is warned, once per process, when an exposition helper
+    is given a registry holding that collector.
+    """
 
 
 _warned_multiprocess = False
 
 
-def warn_if_multiprocess() -> None:
-    """Warn once per process when prometheus_client runs in multiprocess mode.
+def warn_plain_collector() -> None:
+    """Warn once per process that a registry serves prometheus_client's merge, without exemplars.
 
     Never raises: where warnings are errors (``-W error``), the warning is
     reported to the ``tracelog`` logger instead.
@@ -59,17 +65,17 @@ def warn_if_multiprocess() -> None:
     global _warned_multiprocess
     if _warned_multiprocess:
         return
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ:
-        _warned_multiprocess = True
-        try:
-            warnings.warn(
-                "PROMETHEUS_MULTIPROC_DIR is set: prometheus_client's multiprocess mode drops "
-                "exemplars, so tracelog.metrics observations will carry no trace IDs",
-                MultiprocessExemplarWarning,
-                stacklevel=3,
-            )
-        except Exception as exc:
-            report("metrics: multiprocess mode drops exemplars", exc)
+    _warned_multiprocess = True
+    try:
+        warnings.warn(
+            "this registry holds prometheus_client's MultiProcessCollector, which drops"
+            " exemplars: use tracelog.metrics.MultiProcessCollector instead (or pass no"
+            " registry: tracelog.metrics then serves every process's metrics and exemplars)",
+            MultiprocessExemplarWarning,
+            stacklevel=4,  # the caller of make_wsgi_app() and the like
+        )
+    except Exception as exc:
+        report("metrics: prometheus_client's MultiProcessCollector drops exemplars", exc)
 
 
 def _direct_store(value: object) -> bool:
@@ -90,28 +96,29 @@ class Histogram(prometheus_client.Histogram):
     *v* falls in; an explicit ``exemplar=`` wins and is checked first (labels
     that do not fit OpenMetrics' 128 characters are dropped, never raised).
     Either way the observation is counted exactly once, by prometheus_client.
+    In multiprocess mode the exemplar goes to this process's exemplar file.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("_labelvalues") is None:  # the metric itself, not a labels() child
-            warn_if_multiprocess()
-        super().__init__(*args, **kwargs)
-
-    # prometheus_client's signature, for help() and editors.
-    __init__.__signature__ = inspect.signature(prometheus_client.Histogram.__init__)  # type: ignore[attr-defined]
 
     def _metric_init(self) -> None:
         super()._metric_init()
         self._exemplar_store = _direct_store(self._buckets[0])
+        if is_multiprocess_value(self._buckets[0]):
+            # Exemplars go to this process's file: its slots find the bucket and write there.
+            self._attach = _exemplar_file.slots(  # type: ignore[method-assign]
+                self._name + "_bucket",
+                dict(zip(self._labelnames, self._labelvalues, strict=True)),
+                self._upper_bounds,
+            ).observe
 
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         # The hot path, inlined: one context read, labels cached per span, no
         # validation (they are valid by construction), no extra frames.
         if exemplar is None:
             context = _current()
-            labels = (
-                None if context is None or not context.sampled else context.rendered(_KEY, _render)
-            )
+            if context is None or not context.sampled:
+                labels = None
+            else:  # `context.rendered(_KEY, _render)`, without its frame once made
+                labels = context._rendered.get(_KEY) or context.rendered(_KEY, _render)
         else:
             labels = _exemplar.checked(exemplar)
         _histogram_observe(self, amount)
@@ -131,11 +138,10 @@ class Histogram(prometheus_client.Histogram):
             bounds = self._upper_bounds
             index = bisect_left(bounds, amount)
             if index < len(bounds) and amount <= bounds[index]:
-                value = _new_tuple(Exemplar, (labels, amount, _time()))
                 if self._exemplar_store:
-                    self._buckets[index]._exemplar = value
+                    self._buckets[index]._exemplar = _new_tuple(Exemplar, (labels, amount, _time()))
                 else:
-                    self._buckets[index].set_exemplar(value)
+                    self._buckets[index].set_exemplar(Exemplar(labels, amount, _time()))
         except Exception as exc:  # counted already; only the exemplar is lost
             report("metrics: exemplar not attached", exc)
 
@@ -220,14 +226,18 @@ class Counter(prometheus_client.Counter):
     """prometheus_client's Counter; increments inside a sampled span carry its IDs.
 
     An explicit ``exemplar=`` wins and is checked as in `Histogram.observe`.
+    In multiprocess mode the exemplar goes to this process's exemplar file.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("_labelvalues") is None:  # the metric itself, not a labels() child
-            warn_if_multiprocess()
-        super().__init__(*args, **kwargs)
-
-    __init__.__signature__ = inspect.signature(prometheus_client.Counter.__init__)  # type: ignore[attr-defined]
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._exemplar_file: _exemplar_file.Slots | None = None
+        if is_multiprocess_value(self._value):
+            self._exemplar_file = _exemplar_file.slots(
+                self._name + "_total",
+                dict(zip(self._labelnames, self._labelvalues, strict=True)),
+                None,
+            )
 
     def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         labels = _exemplar.of_current_span() if exemplar is None else _exemplar.checked(exemplar)
@@ -242,6 +252,10 @@ class Counter(prometheus_client.Counter):
             self._set_exemplar(amount, labels)
 
     def _set_exemplar(self, amount: float, labels: dict[str, str]) -> None:
+        file = self._exemplar_file
+        if file is not None:
+            file.write(0, amount, labels)
+            return
         try:
             self._value.set_exemplar(Exemplar(labels, amount, _time()))
         except Exception as exc:

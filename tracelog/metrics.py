@@ -13,6 +13,10 @@ span::
     LATENCY = metrics.Histogram("checkout_seconds", "Checkout latency", ["step"])
     LATENCY.labels("pay").observe(0.12)  # exemplar: the current sampled span
 
+In prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, several
+worker processes) the exemplars are kept too, in each process's own file, and
+the exposition helpers serve the merge of every process's counts and exemplars.
+
 This module imports prometheus_client; ``import tracelog`` does not.
 """
 
@@ -27,15 +31,16 @@ import prometheus_client
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.registry import Collector
 
-from tracelog import _exemplar
+from tracelog import _exemplar, _multiprocess
 from tracelog._instruments import (
     Counter,
     Histogram,
     HistogramTimer,
     MultiprocessExemplarWarning,
-    warn_if_multiprocess,
+    warn_plain_collector,
 )
 from tracelog._middleware import ASGIMiddleware, WSGIMiddleware, asgi_route, http_metrics
+from tracelog._multiprocess import MultiProcessCollector
 
 __all__ = [
     "REGISTRY",
@@ -44,6 +49,7 @@ __all__ = [
     "Counter",
     "Histogram",
     "HistogramTimer",
+    "MultiProcessCollector",
     "MultiprocessExemplarWarning",
     "WSGIMiddleware",
     "asgi_route",
@@ -66,6 +72,23 @@ def exemplar() -> dict[str, str] | None:
     return None if labels is None else dict(labels)
 
 
+def _served(registry: Collector) -> Collector:
+    """What to serve for *registry*: in multiprocess mode, the default one is every process's.
+
+    In multiprocess mode each process's own registry holds only its own
+    values; served as they are, every worker would answer with its own
+    counts. So the default registry is replaced by the merge of all
+    processes' files, with their exemplars.
+    """
+    if not _multiprocess.enabled():
+        return registry
+    if registry is REGISTRY:
+        return _multiprocess.merged_registry()
+    if _multiprocess.plain_collectors(registry):
+        warn_plain_collector()
+    return registry
+
+
 def make_wsgi_app(
     registry: Collector = REGISTRY, *, disable_compression: bool = False
 ) -> Callable[..., Any]:
@@ -74,18 +97,20 @@ def make_wsgi_app(
     prometheus_client picks the format from the ``Accept`` header: Prometheus
     asks for ``application/openmetrics-text`` (version 1.0.0) first and gets
     it; a client asking only for ``text/plain`` gets the classic format,
-    which has no exemplars.
+    which has no exemplars. In multiprocess mode the default registry is
+    served as every process's metrics and exemplars, merged.
+
+    Raises:
+        ValueError: in multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR`` is not a directory.
     """
-    warn_if_multiprocess()
-    return prometheus_client.make_wsgi_app(registry, disable_compression)
+    return prometheus_client.make_wsgi_app(_served(registry), disable_compression)
 
 
 def make_asgi_app(
     registry: Collector = REGISTRY, *, disable_compression: bool = False
 ) -> Callable[..., Any]:
-    """prometheus_client's ASGI metrics app, negotiating as `make_wsgi_app` does."""
-    warn_if_multiprocess()
-    return prometheus_client.make_asgi_app(registry, disable_compression)
+    """prometheus_client's ASGI metrics app, negotiating and merging as `make_wsgi_app` does."""
+    return prometheus_client.make_asgi_app(_served(registry), disable_compression)
 
 
 def start_http_server(
@@ -100,15 +125,16 @@ def start_http_server(
     protocol: int = ssl.PROTOCOL_TLS_SERVER,
     client_auth_required: bool = False,
 ) -> tuple[Any, threading.Thread]:
-    """prometheus_client's metrics server in a daemon thread, negotiating as `make_wsgi_app`.
+    """prometheus_client's metrics server in a daemon thread, serving as `make_wsgi_app`.
 
-    Returns the server and its thread (``server.shutdown()`` stops it).
+    Returns the server and its thread (``server.shutdown()`` stops it). One
+    process binds the port: with several worker processes, serve /metrics
+    from the application with `make_wsgi_app` or `make_asgi_app` instead.
     """
-    warn_if_multiprocess()
     return prometheus_client.start_http_server(
         port,
         addr,
-        registry,
+        _served(registry),
         certfile=certfile,
         keyfile=keyfile,
         client_cafile=client_cafile,

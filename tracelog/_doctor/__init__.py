@@ -29,13 +29,16 @@ def doctor(
     span named ``tracelog doctor``, exported like any other) yields log
     lines with its IDs, in the configured field profile, from every library
     `tracelog.configure` set up (the test lines are kept out of the
-    configured output); they become events on that span;
-    ``PROMETHEUS_MULTIPROC_DIR`` is unset.
+    configured output); they become events on that span; if
+    ``PROMETHEUS_MULTIPROC_DIR`` is set, it is a directory and was set before
+    prometheus_client was imported.
 
     Args:
         metrics_url: the app's metrics endpoint: it must answer OpenMetrics
             to Prometheus's ``Accept`` header, with exemplars labelled as
-            tracelog labels them.
+            tracelog labels them, and successive scrapes must not flap
+            between processes (counters going down, process metrics
+            changing).
         prometheus_url: Prometheus: exemplar storage must be on, and hold
             exemplars for the app's series (those seen at *metrics_url*,
             else tracelog's middleware metrics).
@@ -99,6 +102,15 @@ def run(
             return found
 
         checks += guarded("metrics-format", metrics)
+        from tracelog._doctor._metrics import NO_ANSWER  # noqa: PLC0415
+        from tracelog._doctor._processes import processes_check  # noqa: PLC0415
+
+        if checks[-1].finding == NO_ANSWER:  # not asked again: a silent server costs one timeout
+            checks.append(DoctorCheck.skipped("metrics-processes", NO_ANSWER))
+        else:
+            checks += guarded(
+                "metrics-processes", lambda: processes_check(metrics_url, timeout=timeout)
+            )
     if prometheus_url is not None:
         from tracelog._doctor._prometheus import (  # noqa: PLC0415
             middleware_series,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from tracelog import _configure
 from tracelog._context import TraceContext, current
 from tracelog._doctor._capture import diverted
+from tracelog._doctor._processes import multiprocess_check
 from tracelog._doctor._report import DoctorCheck, guarded
 from tracelog._doctor._routing import routing_check
 
@@ -43,7 +43,7 @@ def in_process_checks() -> list[DoctorCheck]:
     checks += guarded("logs", _logs_and_events)
     checks += guarded("logs-routing", routing_check)
     checks += guarded("otel-logs", _otel_logs)
-    checks += guarded("multiprocess", _multiprocess)
+    checks += guarded("multiprocess", multiprocess_check)
     return checks
 
 
@@ -202,21 +202,6 @@ def _otel_logs() -> list[DoctorCheck]:
             "otel-logs", f"every record also goes to {_class_name(provider)} as a LogRecord"
         )
     ]
-
-
-def _multiprocess() -> list[DoctorCheck]:
-    for variable in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
-        if variable in os.environ:
-            return [
-                DoctorCheck.problem(
-                    "multiprocess",
-                    f"{variable} is set ({os.environ[variable]!r}): prometheus_client's"
-                    " multiprocess mode drops every exemplar, so no metric links to a trace",
-                    f"unset {variable} and serve each process's metrics from that process"
-                    " (tracelog.metrics.start_http_server), if exemplars matter more",
-                )
-            ]
-    return [DoctorCheck.ok("multiprocess", "PROMETHEUS_MULTIPROC_DIR is not set: exemplars kept")]
 
 
 def _not_configured() -> list[DoctorCheck]:

@@ -7,7 +7,7 @@ from tracelog._context import from_hex
 from tracelog._doctor._http import HttpError, get, shown
 from tracelog._doctor._report import DoctorCheck
 
-__all__ = ["ACCEPT", "exemplar_label_names", "metrics_checks"]
+__all__ = ["ACCEPT", "NO_ANSWER", "OPENMETRICS", "exemplar_label_names", "metrics_checks"]
 
 # What Prometheus (2.x) sends when scraping: OpenMetrics first, classic text last.
 ACCEPT = (
@@ -15,6 +15,7 @@ ACCEPT = (
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
 OPENMETRICS = "application/openmetrics-text"
+NO_ANSWER = "the metrics endpoint did not answer"
 _SERVE = (
     "serve /metrics with tracelog.metrics.make_wsgi_app, make_asgi_app or start_http_server"
     " (or prometheus_client's, which negotiate the format), not generate_latest's classic text"
@@ -37,7 +38,7 @@ def metrics_checks(url: str, *, timeout: float) -> tuple[list[DoctorCheck], list
             DoctorCheck.problem(
                 "metrics-format", str(error), "check the URL, and that the app is serving"
             ),
-            DoctorCheck.skipped("metrics-exemplars", "the metrics endpoint did not answer"),
+            DoctorCheck.skipped("metrics-exemplars", NO_ANSWER),
         ], []
     media_type = answer.content_type.split(";")[0].strip().lower()
     if media_type != OPENMETRICS:
