@@ -38,23 +38,19 @@ from tests.test_examples import OTLPReceiver
 ITEM, GONE, BOOM = "1a" * 16, "2b" * 16, "3c" * 16
 PARENT = "9f" * 8
 
-URLS = """\
-from django.urls import path
-
+# Appended to the README's urls.py: the test's routes.
+URLS = """
 from shop import views
 
-urlpatterns = [
+urlpatterns += [
     path("items/<int:item_id>", views.item),
     path("boom", views.boom),
-    path("metrics", views.metrics),
 ]
 """
 VIEWS = """\
 import logging
 
-from django.http import HttpResponse, JsonResponse
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
+from django.http import JsonResponse
 
 log = logging.getLogger("shop.views")
 
@@ -72,23 +68,19 @@ def boom(request):
     log.warning("charging")
     raise PaymentError("card declined")
 
-
-def metrics(request):
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(REGISTRY), content_type=content_type)
 """
 
 
 def write_project(directory: Path) -> str:
     """The README's Django project (plus the test's views) in *directory*; its gunicorn command."""
-    settings, wsgi, command = readme_blocks("### Django")[:3]
+    settings, wsgi, urls, command = readme_blocks("### Django")[:4]
     shop = directory / "shop"
     shop.mkdir()
     (shop / "__init__.py").write_text("")
     # The README's settings, and what runserver needs to find the application.
     (shop / "settings.py").write_text(settings + 'WSGI_APPLICATION = "shop.wsgi.application"\n')
     (shop / "wsgi.py").write_text(wsgi)
-    (shop / "urls.py").write_text(URLS)
+    (shop / "urls.py").write_text(urls + URLS)
     (shop / "views.py").write_text(VIEWS)
     return command
 

@@ -523,6 +523,19 @@ class TestExposition:
         assert "trace_id" not in body
         assert "# EOF" not in body
 
+    def test_exposition_negotiates_as_the_apps_do(self) -> None:
+        """exposition(): OpenMetrics with the exemplar for Prometheus, classic text otherwise."""
+        registry = _observed_registry()
+        body, content_type = tracelog.metrics.exposition(OPENMETRICS_ACCEPT, registry)
+        assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+        (family,) = text_string_to_metric_families(body.decode())
+        with_exemplar = [s for s in family.samples if s.exemplar is not None]
+        assert [dict(s.exemplar.labels) for s in with_exemplar] == [EXEMPLAR]  # type: ignore[union-attr]
+        body, content_type = tracelog.metrics.exposition(None, registry)
+        assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+        assert b'h_seconds_bucket{le="0.5"} 1.0' in body
+        assert b"trace_id" not in body
+
     def test_asgi_negotiates_the_same_way(self) -> None:
         """The ASGI app serves OpenMetrics with exemplars to Prometheus's Accept header."""
         app = tracelog.metrics.make_asgi_app(_observed_registry())

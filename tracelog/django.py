@@ -13,6 +13,11 @@ trace for the rest of the request: Django logs ``Not Found: /gone`` (and
 runserver its ``django.server`` line) after that span has ended, and these
 lines carry its trace ID still. An exception the instrumentor records on its
 span when the response goes out becomes no second ``exception`` event.
+
+`metrics` is a view serving them, with exemplars, to Prometheus (merged
+across gunicorn's workers in multiprocess mode)::
+
+    urlpatterns = [path("metrics", tracelog.django.metrics), ...]
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.signals import request_finished
+from django.http import HttpResponse
 from prometheus_client import REGISTRY
 
 from tracelog import _context, _exemplar
 from tracelog._events import recorded_by_instrumentation
 from tracelog._middleware import Recorder
+from tracelog.metrics import exposition
 
-__all__ = ["TracelogMiddleware", "route"]
+__all__ = ["TracelogMiddleware", "metrics", "route"]
 
 # DjangoInstrumentor's key in request.META while its span is active; with it
 # there, the exception Django passes to process_exception is recorded on the
@@ -100,6 +107,16 @@ class TracelogMiddleware:
         meta = getattr(request, "META", None)
         if isinstance(meta, dict) and _INSTRUMENTOR_ACTIVE in meta:
             recorded_by_instrumentation(exception, later=True)
+
+
+def metrics(request: Any) -> Any:
+    """A view serving `tracelog.metrics.exposition`: OpenMetrics with exemplars to Prometheus.
+
+    Every process's metrics in multiprocess mode (``gunicorn -c
+    python:tracelog.gunicorn``), this one's otherwise.
+    """
+    body, content_type = exposition(request.headers.get("Accept"))
+    return HttpResponse(body, content_type=content_type)
 
 
 def _begin(request: Any) -> tuple[dict[str, str] | None, float]:

@@ -29,6 +29,7 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from tracelog import _exemplar, _multiprocess
@@ -54,6 +55,7 @@ __all__ = [
     "WSGIMiddleware",
     "asgi_route",
     "exemplar",
+    "exposition",
     "http_metrics",
     "make_asgi_app",
     "make_wsgi_app",
@@ -87,6 +89,19 @@ def _served(registry: Collector) -> Collector:
     if _multiprocess.plain_collectors(registry):
         warn_plain_collector()
     return registry
+
+
+def exposition(accept: str | None, registry: Collector = REGISTRY) -> tuple[bytes, str]:
+    """The body and ``Content-Type`` to answer a scrape whose ``Accept`` header is *accept*.
+
+    For a framework's own /metrics route (Django's: `tracelog.django.metrics`):
+    negotiated and, in multiprocess mode, merged as `make_wsgi_app` does.
+
+    Raises:
+        ValueError: in multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR`` is not a directory.
+    """
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(_served(registry)), content_type
 
 
 def make_wsgi_app(
