@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tracelog._doctor._http import HttpError, get, shown
 from tracelog._doctor._metrics import ACCEPT, NO_ANSWER, OPENMETRICS
 from tracelog._doctor._report import DoctorCheck
 
-__all__ = ["SCRAPES", "multiprocess_check", "processes_check"]
+__all__ = ["AT_ONCE", "SCRAPES", "multiprocess_check", "processes_check"]
 
-SCRAPES = 8  # scrapes at most; the check stops at the first sign of several processes
+SCRAPES = 12  # scrapes at most; the check stops at the first sign of several processes
+AT_ONCE = 3  # scrapes in flight together
 _VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
 _IDENTITY = "process_start_time_seconds"
 # Advice that never binds a port per worker (start_http_server in each one would
@@ -105,41 +107,46 @@ def _read(body: bytes, content_type: str) -> _Scrape:
 
 
 def processes_check(url: str, *, timeout: float) -> list[DoctorCheck]:
-    """The ``metrics-processes`` check: successive scrapes come from one set of counts."""
+    """The ``metrics-processes`` check: successive scrapes come from one set of counts.
+
+    Scrapes go out in rounds of `AT_ONCE` at the same time: a worker that is busy
+    answering one cannot take the next, so a pre-fork server's other workers answer
+    the rest (one scrape after another, the same idle worker can take them all).
+    """
     name = "metrics-processes"
     deadline = time.monotonic() + timeout
     scrapes: list[_Scrape] = []
-    while len(scrapes) < SCRAPES:
-        left = deadline - time.monotonic()
-        if scrapes and left <= 0:
-            break
-        try:
-            answer = get(url, timeout=max(left, 0.1), accept=ACCEPT)
-        except HttpError as error:
-            if scrapes:
+    previous: list[_Scrape] = []  # the last round: all of it ended before this round began
+    with ThreadPoolExecutor(max_workers=AT_ONCE, thread_name_prefix="tracelog-doctor") as pool:
+        while len(scrapes) < SCRAPES:
+            left = deadline - time.monotonic()
+            if scrapes and left <= 0:
                 break
-            return [DoctorCheck.skipped(name, f"{NO_ANSWER}: {error}")]
-        try:
-            scrape = _read(answer.body, answer.content_type)
-        except Exception as error:  # the parsers raise ValueError, and worse on odd input
-            return [
-                DoctorCheck.skipped(
-                    name, f"the answer does not parse: {type(error).__name__}: {error}"
-                )
-            ]
-        flapping = _flapping(scrapes, scrape) if scrapes else None
-        scrapes.append(scrape)
-        if flapping is not None:
-            return [
-                DoctorCheck.problem(
-                    name,
-                    f"{len(scrapes)} scrapes of {shown(url)}: {flapping}: several processes"
-                    " answer /metrics, each with its own counts, without prometheus_client's"
-                    " multiprocess mode; Prometheus counts a reset at each switch, so rate()"
-                    " and increase() come out wrong (or the app restarted during the check)",
-                    MERGE,
-                )
-            ]
+            wait = max(left, 0.1)
+            answers = list(pool.map(_scrape, [url] * AT_ONCE, [wait] * AT_ONCE))
+            failures = [a for a in answers if isinstance(a, str)]
+            round_ = [a for a in answers if isinstance(a, _Scrape)]
+            unparsed = next((f for f in failures if f.startswith(_UNPARSED)), None)
+            if unparsed is not None:
+                return [DoctorCheck.skipped(name, unparsed)]
+            if not scrapes and not round_:
+                return [DoctorCheck.skipped(name, f"{NO_ANSWER}: {failures[0]}")]
+            flapping = _flapping(scrapes, previous, round_)
+            scrapes += round_
+            if flapping is not None:
+                return [
+                    DoctorCheck.problem(
+                        name,
+                        f"{len(scrapes)} scrapes of {shown(url)}: {flapping}: several processes"
+                        " answer /metrics, each with its own counts, without prometheus_client's"
+                        " multiprocess mode; Prometheus counts a reset at each switch, so rate()"
+                        " and increase() come out wrong (or the app restarted during the check)",
+                        MERGE,
+                    )
+                ]
+            if failures:  # the deadline or the server gave out: judge what came
+                break
+            previous = round_
     if len(scrapes) < 2:
         return [DoctorCheck.skipped(name, "one scrape only, within --timeout")]
     return [
@@ -151,15 +158,36 @@ def processes_check(url: str, *, timeout: float) -> list[DoctorCheck]:
     ]
 
 
-def _flapping(earlier: list[_Scrape], scrape: _Scrape) -> str | None:
-    """Why *scrape* cannot come from the process(es) that answered *earlier*; None if it can."""
-    first = next((s.started for s in earlier if s.started is not None), None)
-    if first is not None and scrape.started is not None and scrape.started != first:
-        return f"{_IDENTITY} changed from {first:.2f} to {scrape.started:.2f}"
-    last = earlier[-1]
-    for key, value in scrape.counters.items():
-        before = last.counters.get(key)
-        if before is not None and value < before:
-            labels = ",".join(f'{k}="{v}"' for k, v in key[1])
-            return f"{key[0]}{{{labels}}} went down from {before:g} to {value:g}"
+_UNPARSED = "the answer does not parse"
+
+
+def _scrape(url: str, timeout: float) -> _Scrape | str:
+    """One scrape of *url*, or why it failed, in words fit for a report."""
+    try:
+        answer = get(url, timeout=timeout, accept=ACCEPT)
+    except HttpError as error:
+        return str(error)
+    try:
+        return _read(answer.body, answer.content_type)
+    except Exception as error:  # the parsers raise ValueError, and worse on odd input
+        return f"{_UNPARSED}: {type(error).__name__}: {error}"
+
+
+def _flapping(earlier: list[_Scrape], previous: list[_Scrape], round_: list[_Scrape]) -> str | None:
+    """Why *round_* cannot come from the one process that answered *earlier*; None if it can.
+
+    A process's start time never changes. Its counters never go down, but only
+    between rounds: scrapes of one round run at the same time, in any order.
+    """
+    first = next((s.started for s in (*earlier, *round_) if s.started is not None), None)
+    for scrape in round_:
+        if first is not None and scrape.started is not None and scrape.started != first:
+            return f"{_IDENTITY} changed from {first:.2f} to {scrape.started:.2f}"
+    for before_scrape in previous:
+        for scrape in round_:
+            for key, value in scrape.counters.items():
+                before = before_scrape.counters.get(key)
+                if before is not None and value < before:
+                    labels = ",".join(f'{k}="{v}"' for k, v in key[1])
+                    return f"{key[0]}{{{labels}}} went down from {before:g} to {value:g}"
     return None
