@@ -22,6 +22,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 import tracelog
 from tracelog.cli import main
 from tracelog.query import _scan, parse_trace
+from tracelog.query._records import MAX_DEPTH, DamagedLine, parse_line
 
 from .conftest import emit
 
@@ -405,6 +406,16 @@ class TestDamage:
         ]
         assert "byte-order mark" in reported[3]
         assert f"{len(DAMAGED) + 1} damaged lines" in err
+
+    def test_depth_is_tracelogs_rule_not_the_interpreters(self) -> None:
+        """MAX_DEPTH levels parse, one more is damaged; brackets inside strings do not count."""
+        at_limit = b'{"x": %s}' % (b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1))
+        assert parse_line(at_limit)["x"] is not None
+        over = b'{"x": %s}' % (b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+        with pytest.raises(DamagedLine, match=f"nested deeper than {MAX_DEPTH} levels"):
+            parse_line(over)
+        quoted = b'{"x": "%s", "y": "\\"[{"}' % (b"[{" * MAX_DEPTH)
+        assert parse_line(quoted) == {"x": "[{" * MAX_DEPTH, "y": '"[{'}
 
     def test_stream_reports_line_numbers(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """From stdin too, damaged lines are reported with their line number."""

@@ -162,7 +162,36 @@ _FIRST, _LAST = -62135596800.0, 253402300799.0
 
 
 class DamagedLine(Exception):
-    """A candidate line that is not one JSON object; the message says why."""
+    """A candidate line that is not one JSON object; the message says why.
+
+    What is damaged is decided here, the same on every Python: not valid UTF-8;
+    a byte-order mark; not JSON (NaN and Infinity included); an integer of more
+    digits than Python converts (4,300 by default); a JSON value that is not an
+    object; nesting deeper than `MAX_DEPTH` levels (Python 3.13's json parses
+    what 3.11's refused, so the interpreter's limit cannot be the rule).
+    """
+
+
+MAX_DEPTH = 512  # arrays and objects inside each other; tracelog itself writes a few
+# A string (escapes included) or one bracket: strings are skipped whole so that
+# brackets inside them do not count.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(line: bytes) -> bool:
+    """Whether *line* nests arrays and objects deeper than `MAX_DEPTH`."""
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:  # cheap: most lines end here
+        return False
+    depth = 0
+    for token in _TOKENS.finditer(line):
+        char = token.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def _reject_constant(name: str) -> Any:
@@ -209,10 +238,12 @@ def parse_line(line: bytes) -> dict[str, Any]:
     """
     if line.startswith(_BOM):
         raise DamagedLine("starts with a byte-order mark")
+    if _too_deep(line):
+        raise DamagedLine(f"nested deeper than {MAX_DEPTH} levels")
     try:
         record = _loads(line)
-    except RecursionError:
-        raise DamagedLine("not valid JSON (nested too deeply)") from None
+    except RecursionError:  # a lowered recursion limit; MAX_DEPTH is checked above
+        raise DamagedLine(f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as error:  # UnicodeDecodeError and JSONDecodeError included
         raise DamagedLine(f"not valid JSON ({str(error)[:120]})") from None
     if not isinstance(record, dict):
