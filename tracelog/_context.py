@@ -18,9 +18,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import SpanContext
-from opentelemetry.trace.propagation import _SPAN_KEY
+
+try:  # the key under which the API keeps the current span: read directly, it is fastest
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # private, so it may go: get_current_span(context) reads it then
+    _SPAN_KEY = None  # type: ignore[assignment]
 
 __all__ = [
     "ENVIRON_KEY",
@@ -171,7 +176,7 @@ def current() -> TraceContext | None:
     if last[0] is ctx:
         return last[1]
     try:
-        span = ctx.get(_SPAN_KEY)
+        span = ctx.get(_SPAN_KEY) if _SPAN_KEY is not None else _span_in(ctx)
         result = None if span is None else from_span_context(span.get_span_context())
     except Exception:  # not a Span: get_current_span() would ignore it too
         result = None
@@ -182,9 +187,17 @@ def current() -> TraceContext | None:
 def current_span() -> Any:
     """The span object current in this thread or task, or None outside any span."""
     try:
-        return _read_context().get(_SPAN_KEY)
+        return _span_in(_read_context())
     except Exception:
         return None
+
+
+def _span_in(ctx: Any) -> Any:
+    """The span that *ctx* holds, or None."""
+    if _SPAN_KEY is not None:
+        return ctx.get(_SPAN_KEY)
+    span = otel_trace.get_current_span(ctx)
+    return None if span is otel_trace.INVALID_SPAN else span
 
 
 def span_matching(trace: TraceContext | None) -> Any:

@@ -597,7 +597,8 @@ class JsonFormatter(BaseJsonFormatter):
         self.renderer = Renderer(
             format="json", fields=fields, service_name=service_name, redact=redact
         )
-        self._static = {**self.defaults, **self.static_fields}
+        # From the arguments: python-json-logger 3.1 keeps no `defaults` attribute.
+        self._static = {**(defaults or {}), **(static_fields or {})}
 
     def format(self, record: logging.LogRecord) -> str:
         line = _render_safely(self.renderer, record, self._static)
