@@ -10,8 +10,11 @@ that override ``add_event``, go through their public ``add_event``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,11 +48,12 @@ def _can_append(cls: type) -> bool:
     return known
 
 
-# How long to wait for a span's lock before asking who holds it. The SDK holds
-# it while it turns attribute values into text; a value whose __str__ logs
-# brings the bridge back to the same span in the same thread, where waiting
-# would never end.
-_LOCK_WAIT = 0.05
+# The longest any wait for a span's lock may take. A lock not free by then is
+# held by a thread that will not let go soon, or by none at all (a child
+# process forked while another thread held it): the event is dropped and
+# reported, the log line is written, and that span's lock is not waited for again.
+LOCK_BOUND = 1.0
+_stuck: weakref.WeakSet[Any] = weakref.WeakSet()
 # The order in which an event's attributes are kept when the span's limit on
 # their number is reached: the log record's own first, the extra fields after.
 _PRIORITY = (
@@ -91,14 +95,48 @@ def add_event(
         # attributes themselves (OTLP's, 1.24): a plain dict fails the whole batch.
         within = BoundedAttributes(None, within, immutable=True)
     event = sdk.Event(name, within, timestamp_ns)
-    if not lock.acquire(timeout=_LOCK_WAIT) and not _wait_out(span, lock):
-        _errors.report("a span event was dropped: this thread holds its span's lock")
+    state = _state
+    if state.span is span:
+        # This thread is appending to this span already, further down its stack:
+        # a signal handler (or a __repr__, a stream) that logs ran in between. The
+        # lock may be held below; the append there takes this event too.
+        state.pending.append(event)
+        return
+    outer, state.span = state.span, span
+    try:
+        _append(span, lock, events, [event])
+        while state.pending:  # what signal handlers logged meanwhile, in order
+            pending, state.pending = state.pending, []
+            _append(span, lock, events, pending)
+    finally:
+        state.span = outer
+
+
+def _append(span: Any, lock: Any, events: Any, new: list[Any]) -> None:
+    if not _take(span, lock):
+        _errors.report(
+            f"{len(new)} span event(s) dropped: the span's lock is held by this thread, or was"
+            f" not free within {LOCK_BOUND:g} s"
+        )
         return
     try:
         if span._end_time is None:
-            events.append(event)
+            for event in new:
+                events.append(event)
     finally:
         lock.release()
+
+
+class _State(threading.local):
+    """The span this thread is appending to, and events that came meanwhile."""
+
+    span: Any = None
+
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+
+
+_state = _State()
 
 
 _counted: dict[type, bool] = {}
@@ -126,35 +164,58 @@ def set_error(span: Any, description: str | None) -> None:
         except AttributeError:
             span.set_status(status)
             return
-        if not lock.acquire(timeout=_LOCK_WAIT) and not _wait_out(span, lock):
-            _errors.report("a span status was not set: this thread holds its span's lock")
-            return
+        state = _state
+        outer, state.span = state.span, span  # events logged meanwhile wait (see add_event)
         try:
-            current = span._status
-            if span._end_time is None and not (current and current.status_code is StatusCode.OK):
-                span._status = status
+            if not _take(span, lock):
+                _errors.report(
+                    "a span status was not set: the span's lock is held by this thread, or"
+                    f" was not free within {LOCK_BOUND:g} s"
+                )
+            else:
+                try:
+                    current = span._status
+                    if span._end_time is None and not (
+                        current and current.status_code is StatusCode.OK
+                    ):
+                        span._status = status
+                finally:
+                    lock.release()
+            if state.pending and outer is not span:
+                pending, state.pending = state.pending, []
+                _append(span, lock, span._events, pending)
         finally:
-            lock.release()
+            state.span = outer
         return
     span.set_status(status)
 
 
-def _wait_out(span: Any, lock: Any) -> bool:
-    """After a short wait for *span*'s lock ran out: take it, unless this thread holds it.
+def _take(span: Any, lock: Any) -> bool:
+    """Take *span*'s lock, unless this thread holds it or it is not free within `LOCK_BOUND`.
 
-    Other threads hold it for microseconds, so the short wait is the common
-    case. When it runs out, the holder may be this very thread, inside an
-    SDK method on this span (turning a value to text whose ``__str__``
-    logged): then waiting would never end, and False is returned. Otherwise
-    the lock is waited for.
+    Other threads hold it for microseconds. When it is not free at once, the
+    holder may be this very thread, inside an SDK method on this span (turning
+    a value to text whose ``__str__`` logged, or interrupted by a signal
+    handler that logs): waiting would never end, so False is returned at once.
+    Otherwise the lock is waited for, `LOCK_BOUND` seconds at most.
     """
-    if _inside_sdk_method(span):
+    if lock.acquire(blocking=False):
+        return True
+    if _in_sdk_method(span):
         return False
-    lock.acquire()
-    return True
+    try:
+        if span in _stuck:
+            return False
+    except TypeError:  # unhashable, or not weakly referable: not remembered
+        pass
+    if lock.acquire(timeout=LOCK_BOUND):
+        return True
+    with contextlib.suppress(TypeError):
+        _stuck.add(span)
+    return False
 
 
-def _inside_sdk_method(span: Any) -> bool:
+def _in_sdk_method(span: Any) -> bool:
     """Whether a frame of this thread is an OpenTelemetry SDK method running on *span*."""
     frame = sys._getframe(2)
     while frame is not None:

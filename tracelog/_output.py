@@ -3,10 +3,18 @@
 One lock serializes whole lines from all three libraries, so lines never
 interleave; each line is flushed as it is written, as logging's
 StreamHandler does, so a crash loses nothing already logged.
+
+A file (the path given to configure(), or a standard stream backed by a
+file descriptor) is written with os.write() in a loop until the whole line
+is out: io.BufferedWriter loses the rest of a large write that a signal
+interrupts part-way (into a slow pipe, say). A file given by path is
+reopened when the path comes to name another file (moved away by log
+rotation), as logging.handlers.WatchedFileHandler does.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -79,7 +87,19 @@ class Output:
                 f"output must be None, a path or a text stream, not {type(target).__name__}"
             )
         self.stream = stream
+        # The file descriptor written directly (see the module's docstring), for
+        # as long as self.stream is still this stream (doctor diverts it).
+        self._direct: Any = None
+        self._fd = -1
+        self._encoding = "utf-8"
+        self._errors = "backslashreplace"
+        self._identity: tuple[int, int] | None = None
+        self._direct_from(stream)
         self._lock = threading.RLock()
+        # Both only touched under _lock: set while this output writes, and the
+        # lines waiting to be written (see write).
+        self._writing = False
+        self._pending: list[str] = []
         self._flush = getattr(stream, "flush", None)
         _live.add(self)
 
@@ -111,14 +131,70 @@ class Output:
         while output is not None:
             with output._lock:
                 if not output._closed:
-                    output._write_locked(text)
+                    # Lines go through _pending in order: when this thread is already
+                    # writing here further down its stack (a signal handler, a stream
+                    # whose write() logs), its line is written whole after that one,
+                    # never inside it. Each step holds at any point a handler may run.
+                    output._pending.append(text)
+                    while output._pending and not output._writing:
+                        output._writing = True
+                        try:
+                            while output._pending:
+                                batch, output._pending = output._pending, []
+                                output._write_locked("".join(batch))
+                        finally:
+                            output._writing = False
                     return
             output = output._successor
         _errors.write_stderr(text)
 
+    def _direct_from(self, stream: Any) -> None:
+        """Write *stream* through its file descriptor when it is a plain file's."""
+        buffer: Any = getattr(stream, "buffer", None)
+        if type(buffer) in (io.BufferedWriter, io.BufferedRandom):
+            buffer = buffer.raw  # else unbuffered (python -u): the FileIO itself
+        if not (isinstance(stream, io.TextIOWrapper) and isinstance(buffer, io.FileIO)):
+            return
+        try:
+            fd = stream.fileno()
+            codecs.lookup(stream.encoding)
+            if self.path is not None:
+                status = os.fstat(fd)
+                self._identity = (status.st_dev, status.st_ino)
+        except (OSError, ValueError, LookupError):
+            return
+        self._direct, self._fd = stream, fd
+        self._encoding, self._errors = stream.encoding, stream.errors or "strict"
+
+    def _reopen_if_moved(self) -> None:
+        """Open the path anew when it no longer names the file being written."""
+        assert self.path is not None
+        try:
+            status = os.stat(self.path)
+            if (status.st_dev, status.st_ino) == self._identity:
+                return
+        except FileNotFoundError:
+            pass  # moved away and not yet recreated: create it, as the app's next line
+        try:
+            stream = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except OSError as exc:
+            _errors.report("could not reopen the log output after rotation", exc)
+            return
+        old, self.stream = self.stream, stream
+        self._direct = None
+        self._direct_from(stream)
+        self._broken_line = False
+        try:
+            old.close()
+        except Exception as exc:
+            _errors.report("could not close the rotated log output", exc)
+
     def _write_locked(self, text: str) -> None:
         if self._broken_line:
             text = "\n" + text
+        if self.stream is self._direct:
+            self._write_direct(text)
+            return
         try:
             self.stream.write(text)
         except UnicodeEncodeError:
@@ -135,6 +211,29 @@ class Output:
                 self._flush()
             except Exception as exc:
                 _errors.report("could not flush the log output", exc, to_stderr=True)
+
+    def _write_direct(self, text: str) -> None:
+        if self._owned and self._identity is not None:
+            self._reopen_if_moved()
+        try:
+            data = text.encode(self._encoding, self._errors)
+        except UnicodeEncodeError:
+            data = _escape_non_ascii(text).encode(self._encoding, self._errors)
+        written = 0
+        try:
+            if not self._owned:
+                # What others wrote to the same stream (print()) goes out first.
+                self.stream.flush()
+            view = memoryview(data)
+            while written < len(data):
+                written += os.write(self._fd, view[written:])
+        except BaseException as exc:
+            self._broken_line = self._broken_line or written > 0
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt from a handler: the application's to have
+            _errors.report("could not write to the log output", exc, to_stderr=True)
+        else:
+            self._broken_line = False
 
     def _write_escaped(self, text: str) -> None:
         try:
@@ -197,6 +296,7 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     for output in list(_live):
         output._lock = threading.RLock()
+        output._writing = False
     _held.clear()
 
 
