@@ -43,7 +43,9 @@ RESERVED_KEYS = frozenset(
     }
 )
 _MAX_SITES = 4096
-_MAX_KEYS = 8192
+# The key cache holds at most 4096 keys of at most 128 characters (~1 MB).
+_MAX_KEYS = 4096
+_MAX_CACHED_KEY = 128
 
 
 class AttributeMaker:
@@ -158,15 +160,15 @@ class AttributeMaker:
             key = f"extra.{key}"
         elif key in _ID_KEYS and type(raw_key) is str:
             marker = _ID
-        if type(raw_key) is str:
+        if type(raw_key) is str and len(raw_key) <= _MAX_CACHED_KEY:  # never a long one
             if len(self._keys) >= _MAX_KEYS:
-                self._keys.clear()
+                self._keys = {}  # replaced, not cleared: another thread may be reading it
             self._keys[raw_key] = (key, marker)
         return key, marker
 
     def _value(self, value: Any) -> Any:
         """A valid attribute value for anything but the plain str/int/float/bool."""
-        if type(value) in (list, tuple):
+        if type(value) in (list, tuple) and not self._redactor.is_sensitive_pair(value):
             kinds = {type(item) for item in value}
             if not kinds:
                 return ()

@@ -5,12 +5,21 @@ A key is split into lowercase words (``X-Api-Key`` -> x, api, key;
 appears in it as whole consecutive words. So ``db_password`` and
 ``client_secret`` are redacted while ``input_tokens`` and ``max_tokens``
 (plural: LLM counters, not credentials) are not.
+
+Headers are redacted in the forms frameworks hand them out: mappings
+(Starlette's, httpx's, requests'), lists of name/value pairs (an ASGI
+scope's ``headers``, WSGI's ``response_headers``, ``dict.items()``),
+werkzeug's ``Headers``/``EnvironHeaders`` (Flask's ``request.headers``) and
+``email.message.Message`` (``http.client``'s response headers, and
+``urllib``'s). A namedtuple is written as a mapping of its fields, so its
+sensitive fields are redacted too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Iterable, Mapping, MappingView, Sequence, Set
 from typing import Any
 
@@ -54,7 +63,11 @@ _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
 _DIGITS = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
-_MAX_CACHED_KEYS = 8192
+# The cache of is_sensitive's answers is bounded by the characters it holds, and
+# keys longer than _MAX_CACHED_KEY (never a real field name; possibly chosen by
+# a client, as a key in a logged request body) are not kept at all.
+_MAX_CACHED_KEY = 128
+_MAX_CACHED_CHARS = 256 * 1024
 
 
 def key_words(key: str) -> tuple[str, ...]:
@@ -70,7 +83,7 @@ def key_words(key: str) -> tuple[str, ...]:
 class Redactor:
     """Decides which keys are sensitive and copies values with them redacted."""
 
-    __slots__ = ("_cache", "_patterns")
+    __slots__ = ("_cache", "_cached_chars", "_patterns")
 
     def __init__(self, keys: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
         if isinstance(keys, str):
@@ -83,7 +96,10 @@ class Redactor:
             if words:
                 patterns.add(words)
         self._patterns: tuple[tuple[str, ...], ...] = tuple(sorted(patterns))
+        # Replaced, never cleared, when full: a reader holding the old dict
+        # (Fields._add_extras) never sees a key vanish between `in` and `[]`.
         self._cache: dict[str, bool] = {}
+        self._cached_chars = 0
 
     def __bool__(self) -> bool:
         return bool(self._patterns)
@@ -95,10 +111,18 @@ class Redactor:
             return hit
         words = key_words(key)
         result = any(_contains(words, pattern) for pattern in self._patterns)
-        if len(self._cache) >= _MAX_CACHED_KEYS:
-            self._cache.clear()
-        self._cache[key] = result
+        size = len(key)
+        if size <= _MAX_CACHED_KEY:
+            if self._cached_chars + size > _MAX_CACHED_CHARS:
+                self._cache = {}
+                self._cached_chars = 0
+            self._cache[key] = result
+            self._cached_chars += size
         return result
+
+    def is_sensitive_pair(self, value: Any) -> bool:
+        """Whether *value* is a (name, value) pair, as headers come, with a sensitive name."""
+        return bool(self._patterns) and _is_pair(value) and self._key_is_sensitive(value[0])
 
     def clean(self, value: Any) -> Any:
         """*value* with sensitive keys redacted in every nested mapping.
@@ -117,6 +141,8 @@ class Redactor:
 
     def _walk(self, value: Any, depth: int, ancestors: set[int]) -> Any:
         try:
+            if self.is_sensitive_pair(value):
+                return [value[0], REDACTED]
             fields = _fields_of(value)
         except Exception:
             return _unreadable(value)
@@ -158,6 +184,7 @@ class Redactor:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN = _SCALARS | {dict, list}
 # Declared sequences and sets, not anything with __len__ and __iter__: a numpy
 # array or a DataFrame renders better as its own str(), and a range lazily.
 _CONTAINERS = (Mapping, Sequence, Set, MappingView)
@@ -168,10 +195,39 @@ def _is_container(value: Any) -> bool:
     return isinstance(value, _CONTAINERS) and not isinstance(value, _NOT_CONTAINERS)
 
 
-def _fields_of(value: Any) -> dict[str, Any] | None:
-    """The fields of a dataclass, attrs or pydantic instance, else None."""
-    if isinstance(value, type) or type(value) in _SCALARS:
+def _is_pair(item: Any) -> bool:
+    """Whether *item* is a (name, value) pair, as in a list of headers."""
+    return (
+        type(item) in (tuple, list)
+        and len(item) == 2
+        and isinstance(item[0], (str, bytes, bytearray))
+    )
+
+
+def _fields_of(value: Any) -> dict[Any, Any] | None:
+    """What a record or header object holds, as a mapping, else None.
+
+    The fields of a dataclass, attrs or pydantic instance or a namedtuple,
+    and the headers of a werkzeug ``Headers`` or an ``email.message.Message``
+    (a repeated header's values as a list).
+    """
+    if type(value) in _PLAIN or isinstance(value, type):
         return None
+    if isinstance(value, tuple):
+        names = getattr(type(value), "_fields", None)
+        if type(names) is tuple and len(names) == len(value):
+            return dict(zip(names, value, strict=True))
+        return None
+    if _is_header_map(value):
+        headers: dict[Any, Any] = {}
+        for name, item in list(value.items()):
+            if name not in headers:
+                headers[name] = item
+            elif isinstance(headers[name], list):
+                headers[name].append(item)
+            else:
+                headers[name] = [headers[name], item]
+        return headers
     if dataclasses.is_dataclass(value):
         return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
     attributes = getattr(type(value), "__attrs_attrs__", None)
@@ -182,6 +238,20 @@ def _fields_of(value: Any) -> dict[str, Any] | None:
         dumped = dump(value)
         return dumped if isinstance(dumped, dict) else None
     return None
+
+
+def _is_header_map(value: Any) -> bool:
+    """Whether *value* is a multi-valued header map that is no Mapping.
+
+    Neither library is imported for this: a value can only be one of their
+    instances once its module has been imported by the application.
+    """
+    email_message = sys.modules.get("email.message")
+    if email_message is not None and isinstance(value, email_message.Message):
+        return True
+    datastructures = sys.modules.get("werkzeug.datastructures")
+    headers = getattr(datastructures, "Headers", None)
+    return isinstance(headers, type) and isinstance(value, headers)
 
 
 def _unreadable(value: Any) -> str:
