@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-tools clean
+.PHONY: demo test test-matrix lint bench bench-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "tracelog needs Python 3.11 or newer")'
@@ -24,6 +24,11 @@ test: $(VENV)/.installed
 	$(BIN)/python -m ruff check tracelog tests benchmarks examples
 	$(BIN)/python -m ruff format --check tracelog tests benchmarks examples
 
+# The suite on Python 3.12 and 3.13 and on the oldest dependencies pyproject.toml
+# allows, each in its own venv under .venvs/ (see .ci/matrix.py); .ci/run runs it.
+test-matrix: $(VENV)/.installed
+	$(BIN)/python .ci/matrix.py
+
 bench: $(VENV)/.installed bench-tools
 	$(BIN)/python benchmarks/run_all.py
 
@@ -34,4 +39,4 @@ bench-tools:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ripgrep jq; }
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venvs build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

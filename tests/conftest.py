@@ -6,8 +6,9 @@ import datetime
 import io
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +31,31 @@ import tracelog
 import tracelog._errors
 import tracelog._json
 from tests._otlp import OTLPReceiver
+
+# CI sets this (.ci/run, .ci/matrix.py): there, a skipped test is a test that did
+# not run where it must, so it fails instead. The only skips allowed are those
+# that are right where CI does not run as root (they need root to change owners).
+NO_SKIPS = "TRACELOG_NO_SKIPS"
+ROOT_ONLY = (
+    "tests/test_multiprocess.py::TestGunicornSetUp::test_the_directory_is_handed_to_the_workers_user",
+    "tests/test_workers.py::test_workers_of_another_user_write_their_files",
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With TRACELOG_NO_SKIPS set, a skip becomes a failure that gives the skip's reason."""
+    report = yield
+    # (an expected failure is reported as skipped too: it stays so)
+    allowed = hasattr(report, "wasxfail") or (item.nodeid in ROOT_ONLY and os.geteuid() != 0)
+    if report.skipped and os.environ.get(NO_SKIPS) and not allowed:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but {NO_SKIPS} is set: {reason}"
+    return report
+
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 SPAN_ID = 0xB7AD6B7169203331

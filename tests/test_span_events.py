@@ -42,6 +42,12 @@ class Boom(RuntimeError):
     """An application exception with a qualified name."""
 
 
+def dropped(event: Any) -> int:
+    """How many attributes *event* dropped (older SDKs, 1.24 for one, count on its attributes)."""
+    count = getattr(event, "dropped_attributes", None)
+    return int(event.attributes.dropped if count is None else count)
+
+
 def events_of(exporter: InMemorySpanExporter, name: str) -> list[Any]:
     """The events of the one finished span called *name*."""
     spans = [span for span in exporter.get_finished_spans() if span.name == name]
@@ -361,7 +367,7 @@ def test_129_extra_fields(library, configured, tracer) -> None:  # type: ignore[
         emit(library, "info", "wide", **{f"field_{i:03d}": i for i in range(129)})
     (event,) = events_of(exporter, "wide")
     assert len(event.attributes) == 128
-    assert event.dropped_attributes > 0
+    assert dropped(event) > 0
     assert event.attributes["log.record.severity_text"] == "INFO"
     assert event.attributes["code.function.name"] == "emit"
 
@@ -791,7 +797,9 @@ def test_a_value_that_logs_while_the_sdk_holds_the_span_lock(configured, tracer)
     assert not worker.is_alive(), "deadlocked"
     messages = [record["message"] for record in out.records()]
     assert messages[-1] == "after"
-    assert "rendering" in messages
+    if not any(message.startswith("Invalid type Chatty") for message in messages):
+        # (older SDKs, 1.24 for one, reject the value with a warning, without rendering it)
+        assert "rendering" in messages
     assert [event.name for event in events_of(exporter, "locked")][-1] == "after"
 
 
@@ -877,7 +885,7 @@ def test_smaller_sdk_limits_apply_without_warnings(configured) -> None:  # type:
         "log.record.severity_number",
     ]
     assert event.attributes["exception.message"] == "m" * 16
-    assert event.dropped_attributes == 6
+    assert dropped(event) == 6
     assert [record["level"] for record in out.records()] == ["error"]  # no SDK warnings
 
 
