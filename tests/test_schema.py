@@ -142,6 +142,19 @@ DATADOG_SPAN = str(SPAN_ID)
                 "logger.name": "tests.conftest",
                 "message": "m",
                 "service": "svc",
+                "dd.service": "svc",
+                "dd.trace_id": TRACE_HEX,
+                "dd.span_id": DATADOG_SPAN,
+            },
+        ),
+        (
+            "datadog64",
+            {
+                "status": "error",
+                "logger.name": "tests.conftest",
+                "message": "m",
+                "service": "svc",
+                "dd.service": "svc",
                 "dd.trace_id": DATADOG_TRACE,
                 "dd.span_id": DATADOG_SPAN,
             },
@@ -165,17 +178,24 @@ def test_profiles(
 ) -> None:  # type: ignore[no-untyped-def]
     """ECS, Datadog and GCP profiles name and format the fields as those backends expect."""
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj-1")
+    for name in ("DD_SERVICE", "DD_ENV", "DD_VERSION"):
+        monkeypatch.delenv(name, raising=False)
     out = configured(fields=fields, service_name="svc")
     with known_span():
         emit(library, "error", "m")
     (record,) = out.records()
-    time_key = {"ecs": "@timestamp", "datadog": "timestamp", "gcp": "time"}[fields]
+    time_key = {"ecs": "@timestamp", "gcp": "time"}.get(fields, "timestamp")
+    if fields == "gcp":
+        location = record.pop("logging.googleapis.com/sourceLocation")
+        assert location["file"] == emit.__code__.co_filename
+        assert location["function"] == "emit"
+        assert emit.__code__.co_firstlineno < location["line"] < emit.__code__.co_firstlineno + 15
     assert _without_time(record, time_key) == expected
 
 
-def test_datadog_ids_are_the_lower_64_bits_in_decimal(configured) -> None:  # type: ignore[no-untyped-def]
-    """dd.trace_id is the decimal of the trace ID's lower 64 bits (Datadog's rule)."""
-    out = configured(fields="datadog")
+def test_datadog64_ids_are_the_lower_64_bits_in_decimal(configured) -> None:  # type: ignore[no-untyped-def]
+    """datadog64: dd.trace_id is the decimal of the trace ID's lower 64 bits (the older rule)."""
+    out = configured(fields="datadog64")
     trace_id = (0xFFFFFFFFFFFFFFFF << 64) | 0x0000000000000001
     with known_span(trace_id=trace_id, span_id=0xFFFFFFFFFFFFFFFF):
         emit("stdlib", "info", "m")

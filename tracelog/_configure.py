@@ -131,7 +131,7 @@ def configure(
             None to write no lines (with *otel_logs*: records go to
             OpenTelemetry only).
         output: None for ``sys.stdout``, a path to append to, or a text stream.
-        fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
+        fields: ``"otel"``, ``"ecs"``, ``"datadog"``, ``"datadog64"`` or ``"gcp"``.
         redact: key words whose values are replaced by ``"[REDACTED]"``.
         integrations: any of ``"stdlib"``, ``"structlog"``, ``"loguru"``;
             None for every one that is installed.

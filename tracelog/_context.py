@@ -14,7 +14,7 @@ import contextvars
 import dataclasses
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -56,6 +56,8 @@ class TraceContext:
         trace_flags: the W3C trace flags as two hex digits ("01": sampled).
         sampled: whether the sampled bit is set.
         traceparent: the W3C ``traceparent`` header value for this span.
+        local_root: whether the span is known to be its service's entry span
+            (its parent remote, or none): ECS's transaction.
     """
 
     trace_id: str
@@ -63,6 +65,7 @@ class TraceContext:
     trace_flags: str
     sampled: bool
     traceparent: str
+    local_root: bool = dataclasses.field(default=False, compare=False)
     # Renderings of these IDs (per field profile, per adapter), made once per span.
     _rendered: dict[str, dict[str, Any]] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -81,7 +84,7 @@ class TraceContext:
         return fields
 
 
-def _make(trace_id: str, span_id: str, flags: int) -> TraceContext:
+def _make(trace_id: str, span_id: str, flags: int, *, local_root: bool = False) -> TraceContext:
     trace_flags = f"{flags & 0xFF:02x}"
     return TraceContext(
         trace_id=trace_id,
@@ -89,14 +92,26 @@ def _make(trace_id: str, span_id: str, flags: int) -> TraceContext:
         trace_flags=trace_flags,
         sampled=bool(flags & 0x01),
         traceparent=f"00-{trace_id}-{span_id}-{trace_flags}",
+        local_root=local_root,
     )
+
+
+_NO_PARENT_ATTRIBUTE = object()
+
+
+def _is_local_root(span: Any) -> bool:
+    """Whether *span* (an SDK span: it has ``parent``) has no parent in this process."""
+    parent = getattr(span, "parent", _NO_PARENT_ATTRIBUTE)
+    if parent is _NO_PARENT_ATTRIBUTE:
+        return False  # another implementation: unknown
+    return parent is None or getattr(parent, "is_remote", False) is True
 
 
 _by_span_context: dict[int, tuple[SpanContext, TraceContext | None]] = {}
 
 
-def from_span_context(span_context: SpanContext) -> TraceContext | None:
-    """The `TraceContext` of a span context, or None when it is invalid."""
+def from_span_context(span_context: SpanContext, span: Any = None) -> TraceContext | None:
+    """The `TraceContext` of a span context (of *span*, if given), or None when it is invalid."""
     key = id(span_context)
     hit = _by_span_context.get(key)
     # The cache holds the span context itself, so its id cannot be reused
@@ -110,6 +125,7 @@ def from_span_context(span_context: SpanContext) -> TraceContext | None:
                 f"{span_context.trace_id:032x}",
                 f"{span_context.span_id:016x}",
                 int(span_context.trace_flags),
+                local_root=span is not None and _is_local_root(span),
             )
         else:
             result = None
@@ -150,6 +166,14 @@ def parse_traceparent(value: str) -> TraceContext | None:
 
 def _context_reader() -> Callable[[], Any]:
     runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if runtime is None:
+        # OpenTelemetry's API before 1.25 loads its runtime context on first use,
+        # under a lock that every get_current() takes: a signal handler that logs
+        # while the application's own get_current() holds it would wait for ever.
+        # Loaded now, its ContextVar is read directly, without that lock.
+        with suppress(Exception):
+            otel_context.get_current()
+        runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
     if type(runtime) is ContextVarsRuntimeContext:
         var = getattr(runtime, "_current_context", None)
         if var is not None and callable(getattr(var, "get", None)):
@@ -177,7 +201,7 @@ def current() -> TraceContext | None:
         return last[1]
     try:
         span = ctx.get(_SPAN_KEY) if _SPAN_KEY is not None else _span_in(ctx)
-        result = None if span is None else from_span_context(span.get_span_context())
+        result = None if span is None else from_span_context(span.get_span_context(), span)
     except Exception:  # not a Span: get_current_span() would ignore it too
         result = None
     _last = (ctx, result)

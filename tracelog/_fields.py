@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeAlias
 
+from opentelemetry import trace as otel_trace
+
 from tracelog._context import TraceContext
 from tracelog._json import safe_str
 from tracelog._redact import DEFAULT_REDACT_KEYS, REDACTED, Redactor
@@ -48,7 +50,24 @@ class _Profile:
     exception_stacktrace: str
     stack: str
     static: tuple[tuple[str, str], ...] = ()
+    # ECS's spec fixes the first three keys: @timestamp, log.level, message.
+    message_before_logger: bool = False
 
+
+_DATADOG = _Profile(
+    timestamp="timestamp",
+    level="status",
+    logger="logger.name",
+    message="message",
+    trace_id="dd.trace_id",
+    span_id="dd.span_id",
+    trace_flags=None,
+    exception_type="error.kind",
+    exception_message="error.message",
+    exception_stacktrace="error.stack",
+    stack="stack_info",
+)
+_MAX_UINT64 = (1 << 64) - 1
 
 PROFILES: dict[str, _Profile] = {
     # OpenTelemetry: trace context in non-OTLP log formats, semantic names.
@@ -65,7 +84,8 @@ PROFILES: dict[str, _Profile] = {
         exception_stacktrace="exception.stacktrace",
         stack="code.stacktrace",
     ),
-    # Elastic Common Schema, dotted keys (Elasticsearch expands them).
+    # Elastic Common Schema, dotted keys (Elasticsearch expands them), checked
+    # against elastic/ecs-logging's spec/spec.json and the ecs-logging package.
     "ecs": _Profile(
         timestamp="@timestamp",
         level="log.level",
@@ -77,23 +97,17 @@ PROFILES: dict[str, _Profile] = {
         exception_type="error.type",
         exception_message="error.message",
         exception_stacktrace="error.stack_trace",
-        stack="log.origin.stack_trace",
+        stack="error.stack_trace",  # as ecs-logging writes stack_info; after a traceback
         static=(("ecs.version", "8.11.0"),),
+        message_before_logger=True,
     ),
-    # Datadog reserved attributes; IDs as decimal strings of the lower 64 bits.
-    "datadog": _Profile(
-        timestamp="timestamp",
-        level="status",
-        logger="logger.name",
-        message="message",
-        trace_id="dd.trace_id",
-        span_id="dd.span_id",
-        trace_flags=None,
-        exception_type="error.kind",
-        exception_message="error.message",
-        exception_stacktrace="error.stack",
-        stack="stack_info",
-    ),
+    # Datadog reserved attributes, and the trace IDs as dd-trace-py's log
+    # injection writes them: the 128-bit trace ID as 32 hex digits (64-bit ones
+    # in decimal), the span ID in decimal.
+    "datadog": _DATADOG,
+    # The same with the trace ID as the decimal of its lower 64 bits, for
+    # pipelines that only correlate that form (Datadog tracers before 128-bit IDs).
+    "datadog64": _DATADOG,
     # Google Cloud Logging special fields of structured (JSON) logs.
     "gcp": _Profile(
         timestamp="time",
@@ -109,6 +123,15 @@ PROFILES: dict[str, _Profile] = {
         stack="stack_info",
     ),
 }
+GCP_SOURCE_LOCATION = "logging.googleapis.com/sourceLocation"
+# Datadog's unified service tags, as dd-trace-py writes them: from configure()'s
+# service_name (dd.service), else DD_SERVICE, DD_ENV, DD_VERSION, else the
+# OpenTelemetry resource of the tracer provider.
+_DD_TAGS = (
+    ("dd.service", "DD_SERVICE", ("service.name",)),
+    ("dd.env", "DD_ENV", ("deployment.environment.name", "deployment.environment")),
+    ("dd.version", "DD_VERSION", ("service.version",)),
+)
 
 _GCP_SEVERITY = {
     "trace": "DEBUG",
@@ -243,12 +266,13 @@ class Schema:
     """Builds records in one field profile.
 
     Args:
-        fields: ``"otel"``, ``"ecs"``, ``"datadog"`` or ``"gcp"``.
+        fields: ``"otel"``, ``"ecs"``, ``"datadog"``, ``"datadog64"`` or ``"gcp"``.
         service_name: written as the profile's service field when given.
         redact: key words whose values are replaced by ``"[REDACTED]"``.
     """
 
     __slots__ = (
+        "_dd_pending",
         "_head",
         "_k_exc_message",
         "_k_exc_stacktrace",
@@ -265,6 +289,7 @@ class Schema:
         "fields",
         "redactor",
         "service_name",
+        "wants_site",
     )
 
     def __init__(
@@ -301,14 +326,28 @@ class Schema:
             )
         # A string key: its hash is cached, so the per-record lookup is cheap.
         self._trace_key = f"{fields}:{self._project}"
+        # Whether build() writes the code location (`site`): GCP's sourceLocation.
+        self.wants_site = fields == "gcp"
         head: dict[str, Any] = {}
+        self._dd_pending: tuple[tuple[str, tuple[str, ...]], ...] = ()
         if self.service_name:
-            if fields == "datadog":
+            if fields in ("datadog", "datadog64"):
                 head["service"] = self.service_name
             elif fields == "gcp":
                 head["serviceContext"] = {"service": self.service_name}
             else:
                 head["service.name"] = self.service_name
+        if fields in ("datadog", "datadog64"):
+            pending = []
+            for key, variable, _attributes in _DD_TAGS:
+                given = self.service_name if key == "dd.service" else None
+                value = given or os.environ.get(variable)
+                if value:
+                    head[key] = value
+                else:
+                    pending.append((key, _attributes))
+            # Read off the tracer provider's resource when the first span is rendered.
+            self._dd_pending = tuple(pending)
         head.update(profile.static)
         self._head = head
 
@@ -339,22 +378,34 @@ class Schema:
 
     def _render_trace(self, ctx: TraceContext) -> dict[str, Any]:
         p = self._profile
-        if self.fields == "datadog":
-            return {
-                p.trace_id: str(int(ctx.trace_id[16:], 16)),
+        fields: dict[str, Any]
+        if self.fields in ("datadog", "datadog64"):
+            trace_id = int(ctx.trace_id, 16)
+            fields = {
+                # dd-trace-py's format_trace_id: hex when the ID needs 128 bits.
+                p.trace_id: ctx.trace_id
+                if self.fields == "datadog" and trace_id > _MAX_UINT64
+                else str(trace_id & _MAX_UINT64),
                 p.span_id: str(int(ctx.span_id, 16)),
             }
+            if self._dd_pending:
+                fields.update(_resource_tags(self._dd_pending))
+            return fields
         if self.fields == "gcp":
             trace = (
                 f"projects/{self._project}/traces/{ctx.trace_id}" if self._project else ctx.trace_id
             )
-            fields: dict[str, Any] = {p.trace_id: trace, p.span_id: ctx.span_id}
+            fields = {p.trace_id: trace, p.span_id: ctx.span_id}
             if p.trace_flags:
                 fields[p.trace_flags] = ctx.sampled
             return fields
         fields = {p.trace_id: ctx.trace_id, p.span_id: ctx.span_id}
         if p.trace_flags:
             fields[p.trace_flags] = ctx.trace_flags
+        if self.fields == "ecs" and ctx.local_root:
+            # ECS's transaction: the service's entry span (ecs-logging takes it
+            # from Elastic's agent; here, a span whose parent is remote or none).
+            fields["transaction.id"] = ctx.span_id
         return fields
 
     def build(
@@ -367,28 +418,39 @@ class Schema:
         extras: Mapping[Any, Any] | None = None,
         exception: ExceptionFields | None = None,
         stack: str | None = None,
+        site: tuple[Any, Any, Any] | None = None,
     ) -> dict[str, Any]:
         """One record as an ordered dict of output fields.
 
-        Order: time, level, logger, message, service, trace context, extra
-        fields, exception. An extra field whose key the record already uses
-        is kept under ``extra.<key>``, unless it only repeats the same value
-        (as a processor that stamped the IDs before does).
+        Order: time, level, logger, message (ECS: message, then logger),
+        service, trace context, code location (GCP, from *site*: function,
+        file, line), extra fields, exception. An extra field whose key the
+        record already uses is kept under ``extra.<key>``, unless it only
+        repeats the same value (as a processor that stamped the IDs before does).
         """
         levels = self._levels
         record: dict[str, Any] = {
             self._k_time: format_timestamp(timestamp),
             self._k_level: levels[level] if level in levels else self.level(level),
         }
-        if logger is not None:
-            record[self._k_logger] = logger
-        record[self._k_message] = message
+        if self._profile.message_before_logger:
+            record[self._k_message] = message
+            if logger is not None:
+                record[self._k_logger] = logger
+        else:
+            if logger is not None:
+                record[self._k_logger] = logger
+            record[self._k_message] = message
         if self._head:
             record.update(self._head)
         if trace is not None:
             # trace_fields() with its cache hit inlined: this runs for every record.
             fields = trace._rendered.get(self._trace_key)
             record.update(fields if fields is not None else self.trace_fields(trace))
+        if site is not None and self.wants_site:
+            location = _source_location(site)
+            if location:
+                record[GCP_SOURCE_LOCATION] = location
         tail: dict[str, Any] | None = None
         if exception is not None:
             tail = {}
@@ -398,7 +460,8 @@ class Schema:
             tail[self._k_exc_stacktrace] = exception.stacktrace
         if stack:
             tail = tail or {}
-            tail[self._k_stack] = stack
+            before = tail.get(self._k_stack)  # ECS: the traceback's field too
+            tail[self._k_stack] = stack if before is None else f"{before}\n{stack}"
         if extras:
             self._add_extras(record, extras, tail)
         if tail:
@@ -444,3 +507,34 @@ def _free_key(key: str, record: dict[str, Any], tail: dict[str, Any] | None) -> 
     while candidate in record or (tail is not None and candidate in tail):
         candidate = f"extra.{candidate}"
     return candidate
+
+
+def _source_location(site: tuple[Any, Any, Any]) -> dict[str, Any]:
+    """GCP's sourceLocation from (function, file, line), as google-cloud-logging writes it."""
+    function, path, line = site
+    location: dict[str, Any] = {}
+    if type(line) is int:
+        location["line"] = line
+    if isinstance(path, str) and path:
+        location["file"] = path
+    if isinstance(function, str) and function:
+        location["function"] = function
+    return location
+
+
+def _resource_tags(pending: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, str]:
+    """Datadog's dd.* tags not set by DD_* variables, from the tracer provider's resource."""
+    try:
+        resource = getattr(otel_trace.get_tracer_provider(), "resource", None)
+        attributes = getattr(resource, "attributes", None) or {}
+        tags = {}
+        for key, names in pending:
+            for name in names:
+                value = attributes.get(name)
+                # The SDK's default service name says nothing: left out, as ddtrace does.
+                if isinstance(value, str) and value and not value.startswith("unknown_service"):
+                    tags[key] = value
+                    break
+        return tags
+    except Exception:
+        return {}

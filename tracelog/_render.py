@@ -65,15 +65,18 @@ class Renderer:
         extras: Mapping[Any, Any] | None = None,
         exception: ExceptionFields | None = None,
         stack: str | None = None,
+        site: tuple[Any, Any, Any] | None = None,
     ) -> str:
         """The record as one line (no trailing newline); never raises.
 
-        Whatever cannot be rendered is left out and named in a
-        ``tracelog.error`` field: the record itself is always returned.
+        *site* is where it was logged, (function, file, line), for profiles
+        that write it (``schema.wants_site``). Whatever cannot be rendered is
+        left out and named in a ``tracelog.error`` field: the record itself is
+        always returned.
         """
         try:
             record = self.schema.build(
-                timestamp, level, logger, message, trace, extras, exception, stack
+                timestamp, level, logger, message, trace, extras, exception, stack, site
             )
         except Exception as exc:
             _errors.report("could not build a log record", exc)

@@ -288,6 +288,9 @@ class _Format:
         extra = record["extra"]
         if trace is not None and extra.get("trace_id") == trace.trace_id:
             extra = {k: v for k, v in extra.items() if k not in _PATCHER_KEYS}
+        site = None
+        if renderer.schema.wants_site:
+            site = (record["function"], record["file"].path, record["line"])
         return renderer.render(
             record["time"].timestamp(),
             record["level"].name,
@@ -296,6 +299,7 @@ class _Format:
             trace,
             extra,
             exception,
+            site=site,
         )
 
     def _fallback(self, record: Any, error: Exception, renderer: Renderer) -> str:

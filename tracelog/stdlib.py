@@ -525,6 +525,7 @@ def _render(renderer: Renderer, record: logging.LogRecord, static: Mapping[str, 
         extras,
         exception,
         record.stack_info,
+        (record.funcName, record.pathname, record.lineno) if renderer.schema.wants_site else None,
     )
 
 

@@ -377,6 +377,7 @@ class _RendererProcessor:
             )
 
     def _render(self, logger: Any, method_name: str, ed: EventDict) -> str:
+        site = _site_in(ed, keep=False) if self._renderer.schema.wants_site else None
         ed.pop(SITE, None)
         sent = ed.pop(TIME, None)  # the time the LogRecord was given
         event = ed.pop("event", "")
@@ -407,6 +408,8 @@ class _RendererProcessor:
         if record is not None:
             timestamp = record.created
             name = name or record.name
+            if site is not None:  # a stdlib record (ProcessorFormatter): its own call site
+                site = (record.funcName, record.pathname, record.lineno)
             if exception is None:
                 # Rendered in the logging thread by tracelog.stdlib.QueueHandler.
                 exception = _exception_of(record)
@@ -426,6 +429,7 @@ class _RendererProcessor:
             fields,
             exception,
             stack,
+            site,
         )
 
 

@@ -73,7 +73,8 @@ def _has_trace_id(record: dict[str, Any]) -> str | None:
     value = field(record, (profile.trace,))
     if profile.name == "datadog":
         text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
-        return profile.name if text.isdigit() and int(text) > 0 else None
+        if text.isdigit():  # datadog64, or a 64-bit ID in datadog
+            return profile.name if int(text) > 0 else None
     if not isinstance(value, str):
         return None
     found = _GCP.fullmatch(value)
