@@ -107,7 +107,7 @@ class TestInProcess:
             "loguru",
         ]
 
-    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "gcp"])
+    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "datadog64", "gcp"])
     @pytest.mark.parametrize("format", ["json", "console"])
     def test_every_profile_and_format_is_read_back(
         self, global_provider: Callable[..., InMemorySpanExporter], fields: str, format: str
@@ -850,6 +850,64 @@ class TestMetricsUrl:
         assert report["metrics-format"].finding == f"{url}: no answer within 0.5 s"
         assert elapsed < 5
 
+    def test_a_redirect_off_http_is_not_followed(
+        self, serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """302 to ftp:// (urllib follows it; here a server that never speaks): refused at once."""
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            target = f"ftp://127.0.0.1:{silent.getsockname()[1]}/metrics"
+
+            def redirect(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+                start_response("302 Found", [("Location", target)])
+                return [b""]
+
+            server = serve(redirect)
+            started = time.monotonic()
+            report = metrics_report(f"{server.url}/metrics", timeout=2)
+            elapsed = time.monotonic() - started
+        assert report["metrics-format"].status is Status.PROBLEM
+        assert report["metrics-format"].finding == (
+            f"{server.url}/metrics answered 302, a redirect to {target!r}:"
+            " not an http(s) URL, not followed"
+        )
+        assert elapsed < 2
+
+    def test_a_redirect_to_http_is_followed(
+        self, metered: tuple[MeteredApp, Server], serve: Callable[[Callable[..., Any]], Server]
+    ) -> None:
+        """A redirect to another http URL (a moved /metrics) is still followed."""
+        _, app_server = metered
+
+        def moved(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("301 Moved Permanently", [("Location", f"{app_server.url}/metrics")])
+            return [b""]
+
+        report = metrics_report(f"{serve(moved).url}/metrics")
+        assert report["metrics-format"].status is Status.OK
+
+    def test_the_deadline_bounds_the_whole_exchange(self) -> None:
+        """Whatever the exchange is stuck in, get() returns at the deadline (and a little)."""
+        from tracelog._doctor import _http
+
+        unblock = threading.Event()
+        original = _http._get
+
+        def stuck(url: str, *, timeout: float, accept: str | None) -> Any:
+            unblock.wait(30)  # as a name lookup no socket deadline reaches
+            return original(url, timeout=timeout, accept=accept)
+
+        _http._get = stuck  # type: ignore[assignment]
+        try:
+            started = time.monotonic()
+            with pytest.raises(_http.HttpError, match=r"no complete answer within 0\.5 s"):
+                _http.get("http://127.0.0.1:9/metrics", timeout=0.5)
+            assert time.monotonic() - started < 2
+        finally:
+            _http._get = original
+            unblock.set()
+
     @pytest.mark.parametrize(
         ("head", "drip", "finding"),
         [
@@ -1333,3 +1391,28 @@ class TestCommand:
         assert result.returncode == 1
         assert "\x1b" not in result.stdout
         assert './a\\u001b[31mb.log:1: "not json"' in result.stdout
+
+
+class TestPasswords:
+    """A password in a URL is never printed: not in usage errors, not in ValueError."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "htp://admin:hunter2@localhost:9/metrics",
+            "http://admin:hunter2@[::1/metrics",
+            "admin:hunter2@localhost/metrics",
+        ],
+    )
+    def test_usage_errors_mask_the_password(self, url: str, tmp_path: Path) -> None:
+        """The command with a bad --metrics-url: exit 2, the password as ***."""
+        result = tracelog_command("doctor", "--metrics-url", url, cwd=tmp_path)
+        assert result.returncode == 2
+        assert "hunter2" not in result.stdout + result.stderr
+        assert "***" in result.stderr
+
+    def test_value_error_masks_the_password(self) -> None:
+        """tracelog.doctor(metrics_url=bad URL) raises ValueError without the password."""
+        with pytest.raises(ValueError, match=r"htp://admin:\*\*\*@x/metrics") as raised:
+            tracelog.doctor(metrics_url="htp://admin:hunter2@x/metrics")
+        assert "hunter2" not in str(raised.value)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 import urllib.parse
@@ -237,8 +238,8 @@ class TestProvisioning:
             ({"loki_url": "http://loki:99999"}, "loki_url .* not a valid URL"),
             ({"loki_url": "http://lo ki"}, "loki_url .* spaces or control"),
             ({"loki_url": "http://loki?x=1"}, "loki_url .* query or a fragment"),
-            ({"fields": "json"}, "fields must be one of otel, ecs, datadog, gcp"),
-            ({"fields": ["otel"]}, "fields must be one of otel, ecs, datadog, gcp"),
+            ({"fields": "json"}, "fields must be one of otel, ecs, datadog, datadog64, gcp"),
+            ({"fields": ["otel"]}, "fields must be one of otel, ecs, datadog, datadog64, gcp"),
             ({"dashboards_path": "/a\nb"}, "dashboards_path must be an absolute path"),
             ({"dashboards_path": "dashboards"}, "dashboards_path must be an absolute path"),
         ],
@@ -248,20 +249,28 @@ class TestProvisioning:
         with pytest.raises(ValueError, match=message):
             grafana.provisioning(**options)  # type: ignore[arg-type]
 
-    def test_datadog_states_what_it_cannot_link(self) -> None:
-        """datadog: the decimal ID is shown unlinked and span-to-logs does not filter by it."""
-        sources = datasources(grafana.provisioning(fields="datadog"))
+    def test_datadog64_states_what_it_cannot_link(self) -> None:
+        """datadog64: the decimal ID is shown unlinked and span-to-logs does not filter by it."""
+        sources = datasources(grafana.provisioning(fields="datadog64"))
         (derived,) = sources["loki"]["jsonData"]["derivedFields"]
         assert derived == {
             "name": "dd.trace_id",
             "matcherType": "regex",
-            "matcherRegex": grafana.trace_id_pattern("datadog"),
+            "matcherRegex": grafana.trace_id_pattern("datadog64"),
         }
         logs = sources["tempo"]["jsonData"]["tracesToLogsV2"]
         assert (logs["filterByTraceID"], logs["spanStartTimeShift"]) == (False, "-10s")
-        (note,) = grafana.limitations("datadog")
+        (note,) = grafana.limitations("datadog64")
         assert "Tempo cannot look up" in note
-        assert [grafana.limitations(p) for p in ("otel", "ecs", "gcp")] == [[], [], []]
+        profiles = ("otel", "ecs", "datadog", "gcp")
+        assert [grafana.limitations(p) for p in profiles] == [[], [], [], []]
+
+    def test_datadog_links_its_hex_trace_id(self) -> None:
+        """Datadog writes a 128-bit trace ID in hex, as ddtrace does: linked to Tempo."""
+        sources = datasources(grafana.provisioning(fields="datadog"))
+        (derived,) = sources["loki"]["jsonData"]["derivedFields"]
+        assert derived["datasourceUid"] == grafana.TEMPO_UID
+        assert sources["tempo"]["jsonData"]["tracesToLogsV2"]["filterByTraceID"] is True
 
 
 class TestExemplarsAndMetrics:
@@ -346,7 +355,7 @@ class TestExemplarsAndMetrics:
 # A message that quotes each profile's trace field, as a JSON line would hold it.
 DECOY = json.dumps(
     {
-        profile.trace_id: "1" * 20 if name == "datadog" else "e" * 32
+        profile.trace_id: "1" * 20 if name == "datadog64" else "e" * 32
         for name, profile in tracelog._fields.PROFILES.items()
     },
     separators=(",", ":"),
@@ -427,7 +436,7 @@ class TestLokiRegex:
     ) -> tuple[str, str, list[str]]:
         """(the ID the profile writes, the regex, the lines in the span then one outside)."""
         trace_hex, lines = trace_lines(configured, tracer, profile)
-        expected = str(int(trace_hex[16:], 16)) if profile == "datadog" else trace_hex
+        expected = str(int(trace_hex[16:], 16)) if profile == "datadog64" else trace_hex
         field = tracelog._fields.PROFILES[profile].trace_id
         if profile == "gcp" and os.environ.get("GOOGLE_CLOUD_PROJECT"):
             assert json.loads(lines[0])[field] == f"projects/shop-prod-42/traces/{trace_hex}"
@@ -478,6 +487,27 @@ class TestCli:
         status = main(["grafana", *argv], stdout=out, stderr=err)
         return status, out.getvalue(), err.getvalue()
 
+    def test_an_updated_file_keeps_its_mode(self, tmp_path: Path) -> None:
+        """Chmod 600 on the datasources file (it may hold credentials) survives an update."""
+        assert self.run("--out", str(tmp_path))[0] == 0
+        datasources_file = tmp_path / grafana.DATASOURCES_FILE
+        datasources_file.chmod(0o600)
+        status, _, err = self.run("--out", str(tmp_path), "--loki-url", "http://loki2:3100")
+        assert (status, err) == (0, "")
+        assert "loki2" in datasources_file.read_text()  # rewritten, not left alone
+        assert stat.S_IMODE(datasources_file.stat().st_mode) == 0o600
+
+    @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o027, 0o640)])
+    def test_a_new_file_follows_the_umask(self, tmp_path: Path, umask: int, mode: int) -> None:
+        """New files get what a plain write would give: 0666 less the umask."""
+        before = os.umask(umask)
+        try:
+            assert self.run("--out", str(tmp_path))[0] == 0
+        finally:
+            os.umask(before)
+        for name in grafana.provisioning():
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
     def test_writes_the_files_and_says_so(self, tmp_path: Path) -> None:
         """The files are the generator's; a second run reports them unchanged."""
         status, out, err = self.run("--out", str(tmp_path), "--fields", "ecs")
@@ -501,7 +531,10 @@ class TestCli:
             (["--prometheus-url", "localhost:9090"], "--prometheus-url 'localhost:9090' must be"),
             (["--tempo-url", "http://tempo:3200/#x"], "--tempo-url 'http://tempo:3200/#x' must"),
             (["--loki-url", "http://loki\x1b[31m"], "--loki-url 'http://loki\\x1b[31m' holds"),
-            (["--fields", "json"], "--fields must be one of otel, ecs, datadog, gcp, not 'json'"),
+            (
+                ["--fields", "json"],
+                "--fields must be one of otel, ecs, datadog, datadog64, gcp, not 'json'",
+            ),
             (["--dashboards-path", "x"], "--dashboards-path must be an absolute path"),
             # An option's Python name inside the value is the user's text, echoed as given.
             (["--loki-url", "http://fields:99999"], "--loki-url 'http://fields:99999' is not"),
@@ -584,11 +617,11 @@ class TestCli:
         assert (status, out) == (2, "")
         assert err == f"tracelog grafana: error: cannot write {link}: File exists\n"
 
-    def test_datadog_warns(self, tmp_path: Path) -> None:
-        """--fields datadog writes the files and warns what cannot be linked."""
-        status, _, err = self.run("--out", str(tmp_path), "--fields", "datadog")
+    def test_datadog64_warns(self, tmp_path: Path) -> None:
+        """--fields datadog64 writes the files and warns what cannot be linked."""
+        status, _, err = self.run("--out", str(tmp_path), "--fields", "datadog64")
         assert status == 0
-        assert err == f"tracelog grafana: warning: {grafana.limitations('datadog')[0]}\n"
+        assert err == f"tracelog grafana: warning: {grafana.limitations('datadog64')[0]}\n"
 
     def test_help_states_the_real_defaults(self, capsys: pytest.CaptureFixture[str]) -> None:
         """The help's defaults are tracelog.grafana's (the parser does not import it)."""

@@ -78,7 +78,7 @@ def write_trace_log(tracer: Any, path: Path, fields: str) -> tuple[str, list[str
 class TestProfiles:
     """Each field profile tracelog writes is matched on its trace-ID field."""
 
-    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "gcp"])
+    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "datadog64", "gcp"])
     def test_finds_every_record_of_the_trace(
         self, tracer: Any, tmp_path: Path, fields: str
     ) -> None:
@@ -878,7 +878,7 @@ class TestOwnProfileOnly:
             "record 1",
         ]
 
-    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "gcp"])
+    @pytest.mark.parametrize("fields", ["otel", "ecs", "datadog", "datadog64", "gcp"])
     def test_extras_named_like_any_profiles_trace_field_do_not_pick_the_profile(
         self, tracer: Any, tmp_path: Path, fields: str
     ) -> None:
@@ -1157,3 +1157,93 @@ def test_fifo_whose_writer_stays_open_ends_when_idle(tmp_path: Path) -> None:
     assert [r["message"] for r in records(done.stdout.decode())] == ["live"]
     assert f"no data for {FIFO_IDLE:g} s; stopped reading" in done.stderr.decode()
     assert elapsed < FIFO_IDLE + 10
+
+
+class TestHardening:
+    """Inputs and environments that once gave a wrong answer or a wrong exit status."""
+
+    def test_a_fifo_without_a_writer_reads_as_empty_at_once(self, tmp_path: Path) -> None:
+        """No writer has the FIFO open: it is empty, exit 1 at once, no warning."""
+        fifo = tmp_path / "idle.log"
+        os.mkfifo(fifo)
+        started = time.monotonic()
+        status, out, err = run("query", ID, str(fifo), "--format", "json")
+        assert (status, out, err) == (1, "", "")
+        assert time.monotonic() - started < 1.0  # FIFO_IDLE (2 s) is not waited out
+
+    def test_a_fifo_with_a_writer_is_read(self, tmp_path: Path) -> None:
+        """A writer that opened the FIFO (written or not yet) is read to its end."""
+        fifo = tmp_path / "live.log"
+        os.mkfifo(fifo)
+        holder = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        writer = os.open(fifo, os.O_WRONLY)
+        os.close(holder)
+
+        def write_later() -> None:
+            time.sleep(0.3)
+            os.write(writer, line(trace_id=ID, message="late").encode())
+            os.close(writer)
+
+        thread = threading.Thread(target=write_later)
+        thread.start()
+        try:
+            status, out, err = run("query", ID, str(fifo), "--format", "json")
+        finally:
+            thread.join()
+        assert (status, [r["message"] for r in records(out)]) == (0, ["late"]), err
+
+    def test_a_small_datadog_decimal_is_matched_as_a_whole_value(self, tmp_path: Path) -> None:
+        """Lower 64 bits of 1: the needle "1" must not make every number a candidate."""
+        small = "0" * 16 + "0" * 15 + "1"
+        path = tmp_path / "app.log"
+        with path.open("w") as out:
+            for number in range(20_000):
+                out.write(line(message=f"order {number}1", n=number * 10 + 11, ratio=1.5))
+            out.write(line(**{"dd.trace_id": "1", "dd.span_id": "7", "message": "string form"}))
+            out.write(line(**{"dd.trace_id": 1, "dd.span_id": 7, "message": "number form"}))
+            out.write(line(**{"dd.trace_id": "11", "message": "another trace"}))
+        status, output, err = run("query", small, str(path), "--format", "pretty")
+        assert status == 0, err
+        assert "string form" in output
+        assert "number form" in output
+        assert "another trace" not in output
+        assert "mention" not in output  # no false "other lines mention the ID"
+        found = _scan_hits(path.read_bytes(), parse_trace(small).needles)
+        assert found == 2  # the two records' values; no 11, 21, 1.5 or "order 01"
+
+    def test_json_output_turns_a_raw_carriage_return_into_a_space(self, tmp_path: Path) -> None:
+        """A CR between tokens (JSON whitespace) would move a terminal's cursor: not written."""
+        path = tmp_path / "app.log"
+        path.write_bytes(b'{"trace_id": "%s",\r"message": "hidden"}\n' % ID.encode())
+        status, out, _ = run("query", ID, str(path), "--format", "json")
+        assert status == 0
+        assert "\r" not in out
+        assert records(out) == [{"trace_id": ID, "message": "hidden"}]
+
+    @pytest.mark.parametrize(
+        ("target", "expected"),
+        [("/dev/null", 0), ("/dev/full", 2)],
+    )
+    def test_stderr_closed(self, tmp_path: Path, target: str, expected: int) -> None:
+        """Started with 2>&-: a match is 0 (warnings go nowhere), an unwritable output 2."""
+        path = tmp_path / "app.log"
+        path.write_text(line(trace_id=ID, message="x") + f'{{"trace_id": "{ID}", bad\n')
+        script = (
+            "import os, sys; os.close(2); "
+            "out = open(sys.argv[1], 'w'); os.dup2(out.fileno(), 1); "
+            "from tracelog.cli import main; "
+            "sys.stderr = None; sys.exit(main(sys.argv[2:]))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script, target, "query", ID, str(path), "--format", "json"],
+            capture_output=False,
+            stdout=subprocess.DEVNULL,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == expected
+
+
+def _scan_hits(data: bytes, needles: tuple[bytes, ...]) -> int:
+    """How many places in *data* the scan stops at for *needles*."""
+    return len(_scan._hits(data, needles, 0, len(data)))

@@ -7,6 +7,7 @@ the parsed arguments and the output streams and returning the exit status.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
@@ -299,7 +300,7 @@ def _build_parser() -> argparse.ArgumentParser:
     grafana.add_argument(
         "--fields",
         metavar="PROFILE",
-        help="the field profile of the logs: otel (default), ecs, datadog or gcp",
+        help="the field profile of the logs: otel (default), ecs, datadog, datadog64 or gcp",
     )
     grafana.add_argument(
         "--dashboards-path",
@@ -325,6 +326,8 @@ def main(
     """Run the command line; return the exit status (2 for usage errors, as argparse does)."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
+    if err is None:  # started with stderr closed (2>&-): warnings go nowhere, statuses stay
+        err = io.StringIO()
     parser = _build_parser()
     try:
         options = parser.parse_args(argv)
@@ -364,5 +367,5 @@ def _last_words(err: IO[str], message: str) -> None:
     try:
         err.write(f"tracelog: error: {escape_terminal(message)}\n")
         err.flush()
-    except (OSError, ValueError):
+    except Exception:  # nowhere left to say it; the exit status still does
         pass

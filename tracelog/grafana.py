@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
@@ -71,8 +72,11 @@ _HEX = "([0-9a-f]{32})"
 _VALUES = {
     "otel": _HEX,
     "ecs": _HEX,
+    # 32 hex digits, as dd-trace-py writes a 128-bit trace ID (a 64-bit one, in
+    # decimal, is not linked: Tempo cannot look it up).
+    "datadog": _HEX,
     # The decimal lower 64 bits: captured as written; Tempo cannot look it up.
-    "datadog": "([0-9]{1,20})",
+    "datadog64": "([0-9]{1,20})",
     # "projects/PROJECT/traces/ID" when a project is known, else the bare ID.
     "gcp": '(?:projects/[^/"]+/traces/)?' + _HEX,
 }
@@ -96,10 +100,10 @@ def trace_id_pattern(fields: str = "otel") -> str:
 def limitations(fields: str = "otel") -> list[str]:
     """What the files for profile *fields* cannot do, in sentences for people."""
     _check_fields(fields)
-    if fields != "datadog":
+    if fields != "datadog64":
         return []
     return [
-        "the datadog profile writes the trace ID as the decimal of its lower 64 bits, which"
+        "the datadog64 profile writes the trace ID as the decimal of its lower 64 bits, which"
         " Tempo cannot look up: log lines show it as a field (dd.trace_id) without a link to"
         " the trace, and a span's logs are its service's logs around the span's time, not"
         " filtered by trace ID (use `tracelog query TRACE_ID` on the files for that)"
@@ -313,7 +317,7 @@ def _loki(url: str, fields: str) -> dict[str, Any]:
         "matcherType": "regex",
         "matcherRegex": trace_id_pattern(fields),
     }
-    if fields == "datadog":
+    if fields == "datadog64":
         derived["name"] = PROFILES[fields].trace_id  # shown, not linked: see limitations()
     else:
         derived.update(datasourceUid=TEMPO_UID, url="${__value.raw}", urlDisplayLabel="Trace")
@@ -329,7 +333,7 @@ def _loki(url: str, fields: str) -> dict[str, Any]:
 
 
 def _tempo(url: str, fields: str) -> dict[str, Any]:
-    by_trace = fields != "datadog"  # a hex trace ID is not in a datadog line
+    by_trace = fields != "datadog64"  # a hex trace ID is not in a datadog64 line
     shift = "5m" if by_trace else "10s"
     service = {"key": "service.name"}
     # Grafana's trace view replaces this exact spelling with the tags as labels;
@@ -395,13 +399,40 @@ def _ours(text: str) -> bool:
     return isinstance(model, dict) and model.get("uid") == _dashboard.UID
 
 
+def _mode_for(path: Path) -> int:
+    """The mode the file at *path* keeps.
+
+    Its own when it exists (an operator's ``chmod 600`` on a file holding
+    credentials stays), else what a plain write gives under the umask
+    (``mkstemp`` always makes 0600).
+    """
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask: from /proc where it is shown, else set and set back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def _replace(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
-        os.chmod(temporary, 0o644)  # readable by Grafana's user, as a plain write would be
+        os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import http.client
 import ipaddress
+import re
 import socket
 import threading
 import time
@@ -46,19 +47,32 @@ def check_url(url: object, option: str) -> str:
     """
     if not isinstance(url, str):
         raise TypeError(f"{option} must be a string URL, not {type(url).__name__}")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{option} must be an http:// or https:// URL with a host, not {url!r}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. a bad port or IPv6 literal
+        good = False
+    if not good:
+        raise ValueError(
+            f"{option} must be an http:// or https:// URL with a host, not {shown(url)!r}"
+        )
     return url
 
 
+# The user:password@ of a URL, with or without a scheme or its //, valid or not.
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://)?[^/@:]*):[^/@]*@")
+
+
 def shown(url: str) -> str:
-    """*url* fit for a report: a password in it replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+    """*url* fit for a report: a password in it replaced by ``***``, even in a malformed URL."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return _USERINFO.sub(r"\1:***@", url)
+        user, _, host = parts.netloc.rpartition("@")
+        return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+    except ValueError:
+        return _USERINFO.sub(r"\1:***@", url)
 
 
 def _request(url: str, accept: str | None) -> urllib.request.Request:
@@ -154,8 +168,33 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_WatchedTLS, req, watch=self._watch)  # type: ignore[arg-type]
 
 
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http and https URLs only (urllib's own follows ftp:// too)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+            raise HttpError(
+                f"{shown(req.full_url)} answered {code}, a redirect to {shown(target)!r}:"
+                " not an http(s) URL, not followed"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _opener(url: str, watch: _Watch) -> urllib.request.OpenerDirector:
-    handlers: list[urllib.request.BaseHandler] = [_HTTPHandler(watch), _HTTPSHandler(watch)]
+    handlers: list[urllib.request.BaseHandler] = [
+        _HTTPHandler(watch),
+        _HTTPSHandler(watch),
+        _Redirects(),
+    ]
     host = urllib.parse.urlsplit(url).hostname or ""
     try:
         direct = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -169,9 +208,37 @@ def _opener(url: str, watch: _Watch) -> urllib.request.OpenerDirector:
 def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
     """GET *url*; the whole exchange takes about *timeout* seconds at most.
 
+    The exchange runs in a thread of its own, waited for *timeout* seconds
+    (and a little): whatever it is stuck in past that (a name lookup, which
+    no socket deadline bounds), the answer is a timeout.
+
     Raises:
-        HttpError: no answer, a status of 400 or more, a timeout, or a body over `LIMIT`.
+        HttpError: no answer, a status of 400 or more, a redirect off http(s),
+            a timeout, or a body over `LIMIT`.
     """
+    outcome: list[Answer | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(_get(url, timeout=timeout, accept=accept))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, name="tracelog-doctor-get", daemon=True)
+    worker.start()
+    worker.join(timeout + _GRACE)
+    if not outcome:
+        raise HttpError(f"{shown(url)}: no complete answer within {timeout:g} s")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+_GRACE = 0.5  # seconds past the deadline for the watched sockets' own ending to come first
+
+
+def _get(url: str, *, timeout: float, accept: str | None) -> Answer:
     deadline = time.monotonic() + timeout
     request = _request(url, accept)
     url = shown(url)
@@ -193,6 +260,8 @@ def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
                     body += chunk
                     if len(body) > LIMIT:
                         raise HttpError(f"{url}: the answer is over {LIMIT >> 20} MiB")
+        except HttpError:
+            raise
         except urllib.error.HTTPError as error:
             error.close()
             raise HttpError(f"{url} answered {error.code} {error.reason}") from None

@@ -13,6 +13,15 @@ _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 _EMBEDDED = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
 
 
+class WholeValue(bytes):
+    """A needle that counts only as a whole JSON value, never inside a longer one.
+
+    Datadog's decimal trace ID: the decimal of a small lower half (``1``)
+    is a substring of countless numbers; as a value it stands between a
+    quote or a colon and a quote, a comma, a bracket or a space.
+    """
+
+
 class TraceId(NamedTuple):
     """A trace ID and the ways tracelog's field profiles write it.
 
@@ -28,7 +37,7 @@ class TraceId(NamedTuple):
     def needles(self) -> tuple[bytes, ...]:
         """What the byte-level scan looks for: lowercase hex, uppercase hex, Datadog decimal."""
         lower = self.hex.encode()
-        return (lower, lower.upper(), self.datadog.encode())
+        return (lower, lower.upper(), WholeValue(self.datadog.encode()))
 
 
 def _make(hex_id: str) -> TraceId:

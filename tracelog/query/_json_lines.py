@@ -16,9 +16,13 @@ def json_line(match: Match) -> bytes:
     r"""The record's line as read, with the few characters a terminal would obey escaped.
 
     They can only stand inside JSON strings, where ``\\uXXXX`` means the same
-    character, so the line stays the same JSON value.
+    character, so the line stays the same JSON value. A carriage return can
+    only stand between tokens, as whitespace (raw control characters are not
+    allowed in strings): it becomes a space, which a terminal does not obey.
     """
     line = match.line.rstrip(b"\r")
+    if b"\r" in line:
+        line = line.replace(b"\r", b" ")
     if line.isascii() and b"\x7f" not in line:
         return line
     text = line.decode("utf-8")

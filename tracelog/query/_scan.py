@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tracelog.query._ids import WholeValue
+
 try:
     import stringzilla
 except ImportError:  # optional: Python's find does the same, slower
@@ -65,13 +67,35 @@ def _hits(text: Any, needles: tuple[bytes, ...], begin: int, end: int) -> list[i
             # A hit must start in this block; it may run past its end.
             limit = min(block_end + len(needle) - 1, end)
             at = text.find(needle, block, limit)
+            whole = type(needle) is WholeValue
             while at != -1:
-                hits.append(at)
+                if not whole or _stands_alone(text, at, at + len(needle)):
+                    hits.append(at)
                 at = text.find(needle, at + len(needle), limit)
         block = block_end
     if len(needles) > 1 and len(hits) > 1:
         hits.sort()
     return hits
+
+
+_BEFORE_VALUE = frozenset(b'":[, \t')
+_AFTER_VALUE = frozenset(b'",}] \t\r\n')
+
+
+def _byte(text: Any, index: int) -> int:
+    item = text[index]  # an int from bytes, a one-character str from stringzilla's Str
+    return item if type(item) is int else ord(item)
+
+
+def _stands_alone(text: Any, start: int, stop: int) -> bool:
+    """Whether ``text[start:stop]`` is a whole JSON value (its neighbours are not digits).
+
+    A neighbour outside *text* (the hit at a buffer's edge) is taken as a
+    boundary: the line is then parsed, and the parse decides.
+    """
+    if start > 0 and _byte(text, start - 1) not in _BEFORE_VALUE:
+        return False
+    return stop >= len(text) or _byte(text, stop) in _AFTER_VALUE
 
 
 def _lines(

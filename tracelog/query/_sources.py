@@ -195,9 +195,10 @@ class _IdleEnds:
     pipe is read to its end however long it pauses.
     """
 
-    def __init__(self, fd: int, *, wait: bool = False) -> None:
+    def __init__(self, fd: int, *, wait: bool = False, first: bytes = b"") -> None:
         self._fd = fd
         self._wait = wait
+        self._first = first  # read already, while finding out whether there is a writer
         self.idle = False
 
     def _ready(self) -> bool:
@@ -210,9 +211,16 @@ class _IdleEnds:
         return bool(ready)
 
     def read1(self, count: int) -> bytes:
+        if self._first:
+            data, self._first = self._first[:count], self._first[count:]
+            return data
         return os.read(self._fd, count) if self._ready() else b""
 
     def readinto(self, view: memoryview) -> int:
+        if self._first:
+            data = self.read1(len(view))
+            view[: len(data)] = data
+            return len(data)
         return os.readv(self._fd, [view]) if self._ready() else 0
 
 
@@ -249,10 +257,20 @@ def scan(
         warn(f"{source.path}: {error.strerror or error}; skipped")
         return
     try:
-        os.set_blocking(fd, True)
         info = os.fstat(fd)
+        first = b""
+        if stat.S_ISFIFO(info.st_mode) and source.kind != "pipe":
+            # Still non-blocking: b"" at once when no writer has it open (it is
+            # empty, not waited on), BlockingIOError when a writer has not written yet.
+            try:
+                first = os.read(fd, CHUNK)
+                if not first:
+                    return
+            except BlockingIOError:
+                pass  # a writer: read on below
+        os.set_blocking(fd, True)
         if not stat.S_ISREG(info.st_mode):  # a FIFO, or replaced by one since listed
-            stream = _IdleEnds(fd, wait=source.kind == "pipe")
+            stream = _IdleEnds(fd, wait=source.kind == "pipe", first=first)
             _scan_buffered(source, stream, needles, sink, progress, warn)
             if stream.idle:
                 warn(
