@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-matrix lint bench bench-tools clean
+.PHONY: demo test test-matrix docs lint bench bench-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "tracelog needs Python 3.11 or newer")'
@@ -20,9 +20,15 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/python -m mypy
-	$(BIN)/python -m ruff check tracelog tests benchmarks examples
-	$(BIN)/python -m ruff format --check tracelog tests benchmarks examples
+	$(BIN)/python -m ruff check tracelog tests benchmarks examples docs/images .ci
+	$(BIN)/python -m ruff format --check tracelog tests benchmarks examples docs/images .ci
+
+# The manual (docs/, mkdocs.yml) as a site in build/site; --strict: a broken link or
+# reference fails it. `make test` builds it too.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir build/site
 
 # The suite on Python 3.12 and 3.13 and on the oldest dependencies pyproject.toml
 # allows, each in its own venv under .venvs/ (see .ci/matrix.py); .ci/run runs it.

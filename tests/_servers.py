@@ -168,12 +168,18 @@ def running(
         _signal_group(process, signal.SIGKILL)
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def docs_text() -> str:
+    """Every page of the manual (docs/), one after another: its headings are unique."""
+    pages = sorted(DOCS.rglob("*.md"))
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def readme_blocks(heading: str) -> list[str]:
-    """The code blocks of the README section under *heading* (up to the next heading), in order."""
-    text = README.read_text(encoding="utf-8")
+    """The code blocks of the manual's section under *heading* (to the next heading), in order."""
+    text = docs_text()
     start = text.index(f"\n{heading}\n") + len(heading) + 2
     following = [text.find(marker, start) for marker in ("\n## ", "\n### ")]
     end = min([index for index in following if index >= 0] or [len(text)])

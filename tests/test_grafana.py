@@ -35,7 +35,7 @@ from tests._prometheus import Prometheus, binary, get, wait_for
 from tests.conftest import LIBRARIES, Captured, emit
 from tests.test_metrics_middleware import Route, asgi_scope, run_asgi
 from tests.test_prometheus_e2e import App
-from tracelog import _yaml, grafana
+from tracelog import grafana
 from tracelog.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,15 +115,19 @@ yaml_values = st.recursive(
 
 
 class TestYaml:
-    """The dependency-free emitter (`tracelog._yaml`)."""
+    """The provisioning YAML is written as JSON by the standard library (no emitter of our own)."""
 
     @given(yaml_values)
-    def test_round_trips_through_pyyaml(self, value: Any) -> None:
-        """Whatever it writes, PyYAML reads back as the same value."""
-        assert yaml.safe_load(_yaml.dump(value)) == value
+    def test_round_trips_through_pyyaml_and_json(self, value: Any) -> None:
+        """Whatever it writes, PyYAML reads back as the same value, and so does json."""
+        text = grafana._yaml_file(["# a header", "# of two lines"], {"v": value})
+        expected = {"v": grafana._escape_env(value)}  # "$" doubled for Grafana's ${VAR}
+        assert yaml.safe_load(text) == expected
+        body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+        assert json.loads(body) == expected
 
-    def test_strings_yaml_would_misread_are_quoted(self) -> None:
-        """Booleans, numbers, nulls, indicators and line separators stay strings."""
+    def test_strings_yaml_would_misread_stay_strings(self) -> None:
+        """Booleans, numbers, nulls, indicators, line separators and astral characters."""
         value = {
             "plain": "tracelog",
             "words": ["yes", "No", "on", "OFF", "y", "null", "~", ""],
@@ -131,27 +135,14 @@ class TestYaml:
             "indicators": ["- a", "? b", "a: b", "#c", "&x", "*x", "!t", "|", ">", "@", "`"],
             "breaks": "a\nb\r\tc\x85d\u2028e\u2029f\ufeffg\x7fh\x00",
             "quotes": "'\"\\",
+            "astral": "\U0001f600",
+            "longest key": {"k" * 1022: "v"},
         }
-        text = _yaml.dump(value)
+        text = grafana._yaml_file(["# h"], value)
         assert yaml.safe_load(text) == value
-        assert "plain: tracelog\n" in text
-
-    def test_what_it_cannot_write_is_refused(self) -> None:
-        """A lone surrogate or a float is an error, not a corrupt file."""
-        with pytest.raises(ValueError, match="surrogate"):
-            _yaml.dump({"a": "\ud800"})
-        with pytest.raises(TypeError, match="float"):
-            _yaml.dump({"a": 1.5})
-
-    def test_keys_up_to_yamls_limit_round_trip_and_longer_are_refused(self) -> None:
-        """A key is at most 1024 characters as written (YAML's limit); a longer one is an error."""
-        # 1024 written characters: 1022 plain, or 511 quotes escaped inside the two quotes.
-        for key in ("k" * 1024, '"' * 511):
-            value = {"outer": {key: "v"}}
-            assert yaml.safe_load(_yaml.dump(value)) == value
-        for key in ("k" * 1025, '"' * 512):
-            with pytest.raises(ValueError, match="longer than the 1024 characters"):
-                _yaml.dump({"outer": {key: "v"}})
+        assert '"plain": "tracelog"' in text
+        with pytest.raises(ValueError, match="longer than the 1024 characters"):
+            grafana._yaml_file(["# h"], {"outer": {"k" * 1023: "v"}})
 
 
 class TestProvisioning:

@@ -1,4 +1,4 @@
-"""The README's Python blocks run as pasted and print what the README says they print."""
+"""The manual's Python blocks run as pasted and print what the manual says they print."""
 
 from __future__ import annotations
 

@@ -1,20 +1,19 @@
-"""The README's "Scale: past one machine" settings agree with the records tracelog writes."""
+"""The manual's "Scale: past one machine" settings agree with the records tracelog writes."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests._servers import docs_text
 from tests.conftest import Captured, known_span
 from tracelog._levels import LEVELS, severity_number
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-# The level names tracelog writes (the README's record table).
+# The level names tracelog writes (the manual's record table).
 WRITTEN_LEVELS = ("trace", "debug", "info", "success", "warning", "error", "critical")
 
 
@@ -36,15 +35,15 @@ def collector_aliases() -> dict[str, int]:
 
 
 def snippet(heading: str, language: str) -> str:
-    """The first ``language`` code block after *heading* in the README."""
-    text = README.read_text(encoding="utf-8")
+    """The first ``language`` code block after *heading* in the manual (docs/)."""
+    text = docs_text()
     found = re.compile(rf"```{language}\n(.*?)```", re.S).search(text, text.index(heading))
     assert found, heading
     return found[1]
 
 
 def filelog_operators() -> list[dict[str, Any]]:
-    """The operators of the README's OpenTelemetry Collector filelog receiver."""
+    """The operators of the manual's OpenTelemetry Collector filelog receiver."""
     config = yaml.safe_load(snippet("**OpenTelemetry Collector**", "yaml"))
     operators: list[dict[str, Any]] = config["receivers"]["filelog"]["operators"]
     return operators
@@ -72,3 +71,20 @@ def test_filelog_reads_the_fields_a_record_has(configured: Callable[..., Capture
     read = set(re.findall(r'attributes(?:\.(\w+)|\["([^"]+)"\])', config))
     assert read, config
     assert {dotted or quoted for dotted, quoted in read} <= set(record)
+
+
+def test_filelog_leaves_no_parsed_id_in_the_attributes() -> None:
+    """What trace_parser moved into the trace context is removed from the attributes after it.
+
+    Left there, Loki's OTLP endpoint would store a second trace_id as structured metadata.
+    """
+    operators = filelog_operators()
+    (at,) = [index for index, op in enumerate(operators) if op["type"] == "trace_parser"]
+    parser = operators[at]
+    parsed = {parser[name]["parse_from"] for name in ("trace_id", "span_id", "trace_flags")}
+    removed = {op["field"] for op in operators[at + 1 :] if op["type"] == "remove"}
+    assert parsed == {"attributes.trace_id", "attributes.span_id", "attributes.trace_flags"}
+    assert parsed <= removed
+    for op in operators[at + 1 :]:
+        if op["type"] == "remove":  # only when present: remove fails on a missing field
+            assert op["if"] == f"{op['field']} != nil"

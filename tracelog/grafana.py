@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
 import urllib.parse
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tracelog import _dashboard, _yaml
+from tracelog import _dashboard
 from tracelog._exemplar import TRACE_ID_LABEL
 from tracelog._fields import PROFILES
 from tracelog._middleware import DURATION_METRIC, LABELS, REQUESTS_METRIC
@@ -289,8 +290,39 @@ def _escape_env(value: Any) -> Any:
     return value
 
 
+# What YAML 1.1 readers (Go's yaml.v2, PyYAML) do not take raw in a string, nor
+# as a pair of surrogate escapes (PyYAML reads "\ud83d\ude00" as two characters):
+# escaped one by one; everything else is written as itself.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
+
+
 def _yaml_file(header: list[str], document: dict[str, Any]) -> str:
-    return "\n".join(header) + "\n" + _yaml.dump(_escape_env(document))
+    """*document* as YAML, written as JSON (a JSON text is a YAML document), after *header*.
+
+    JSON's emitter is the standard library's, kept by others; YAML readers take
+    its output as flow style. The comment lines before it are YAML's.
+    """
+    _check_keys(document)
+    text = json.dumps(_escape_env(document), indent=2, ensure_ascii=False)
+    return "\n".join(header) + "\n" + _YAML_UNSAFE.sub(_unicode_escape, text) + "\n"
+
+
+def _check_keys(value: Any) -> None:
+    """Refuse a key YAML readers would not take: over 1024 characters as written."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if len(json.dumps(key, ensure_ascii=False)) > 1024:
+                raise ValueError(
+                    f"a key longer than the 1024 characters YAML allows: {key[:40]!r}..."
+                )
+            _check_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_keys(item)
+
+
+def _unicode_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
 
 
 def _prometheus(url: str) -> dict[str, Any]:
