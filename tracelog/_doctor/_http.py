@@ -19,9 +19,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-__all__ = ["Answer", "HttpError", "check_url", "get", "join", "shown"]
+__all__ = ["Answer", "HttpError", "check_url", "get", "get_at_once", "join", "shown"]
 
 LIMIT = 64 << 20  # bytes read at most from one answer
 _CHUNK = 64 << 10
@@ -279,3 +280,84 @@ def _get(url: str, *, timeout: float, accept: str | None) -> Answer:
         if watch.expired:  # the shut-down socket read as the end of the body
             raise HttpError(late)
     return Answer(status, content_type, bytes(body))
+
+
+def get_at_once(
+    url: str, count: int, *, timeout: float, accept: str | None = None
+) -> list[Answer | HttpError]:
+    """*count* GETs of *url* together, each on a connection of its own; each answer or error.
+
+    For a plain-http URL reached directly, every connection is made before any
+    request is sent: a pre-fork server's worker that accepted one waits for its
+    request, so the others go to other workers (sent one after another, or even
+    at once, the same idle worker can take them all). Otherwise (https, a
+    proxy) the requests are simply sent at once.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    proxied = bool(urllib.request.getproxies().get("http")) and not (
+        _is_loopback(host) or urllib.request.proxy_bypass(host)
+    )
+    if parts.scheme != "http" or proxied:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tracelog-doctor") as pool:
+            return list(pool.map(lambda _: _outcome(url, timeout, accept), range(count)))
+    request = _request(url, accept)
+    target = parts._replace(scheme="", netloc="").geturl() or "/"
+    headers = dict(request.header_items())
+    shown_url = shown(url)
+    with _Watch(timeout) as watch:
+        connections = []
+        try:
+            for _ in range(count):
+                connection = _Watched(host, parts.port or 80, timeout=timeout, watch=watch)
+                connection.connect()
+                connections.append(connection)
+        except OSError as error:
+            for connection in connections:
+                connection.close()
+            failure = HttpError(
+                f"{shown_url}: no answer within {timeout:g} s"
+                if watch.expired or isinstance(error, TimeoutError)
+                else f"cannot reach {shown_url}: {error}"
+            )
+            return [failure] * count
+
+        def ask(connection: http.client.HTTPConnection) -> Answer | HttpError:
+            try:
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+                if response.status >= 300:
+                    return HttpError(f"{shown_url} answered {response.status} {response.reason}")
+                body = response.read(LIMIT + 1)
+                if len(body) > LIMIT:
+                    return HttpError(f"{shown_url}: the answer is over {LIMIT >> 20} MiB")
+                return Answer(response.status, response.getheader("Content-Type", ""), body)
+            except (OSError, http.client.HTTPException) as error:
+                if watch.expired or isinstance(error, TimeoutError):
+                    return HttpError(f"{shown_url}: no complete answer within {timeout:g} s")
+                return HttpError(f"{shown_url}: {type(error).__name__}: {error}")
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tracelog-doctor") as pool:
+            answers = list(pool.map(ask, connections))
+    return [
+        HttpError(f"{shown_url}: no complete answer within {timeout:g} s")
+        if watch.expired and isinstance(answer, Answer)
+        else answer
+        for answer in answers
+    ]
+
+
+def _outcome(url: str, timeout: float, accept: str | None) -> Answer | HttpError:
+    try:
+        return get(url, timeout=timeout, accept=accept)
+    except HttpError as error:
+        return error
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

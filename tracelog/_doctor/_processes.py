@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tracelog._doctor._http import HttpError, get, shown
+from tracelog._doctor._http import Answer, HttpError, get_at_once, shown
 from tracelog._doctor._metrics import ACCEPT, NO_ANSWER, OPENMETRICS
 from tracelog._doctor._report import DoctorCheck
 
@@ -109,44 +108,44 @@ def _read(body: bytes, content_type: str) -> _Scrape:
 def processes_check(url: str, *, timeout: float) -> list[DoctorCheck]:
     """The ``metrics-processes`` check: successive scrapes come from one set of counts.
 
-    Scrapes go out in rounds of `AT_ONCE` at the same time: a worker that is busy
-    answering one cannot take the next, so a pre-fork server's other workers answer
-    the rest (one scrape after another, the same idle worker can take them all).
+    Scrapes go out in rounds of `AT_ONCE`, their connections all made before any
+    request is sent (`get_at_once`): a pre-fork server's worker holding one cannot
+    take the next, so its other workers answer the rest (one scrape after another,
+    or even three at once, the same idle worker can take them all).
     """
     name = "metrics-processes"
     deadline = time.monotonic() + timeout
     scrapes: list[_Scrape] = []
     previous: list[_Scrape] = []  # the last round: all of it ended before this round began
-    with ThreadPoolExecutor(max_workers=AT_ONCE, thread_name_prefix="tracelog-doctor") as pool:
-        while len(scrapes) < SCRAPES:
-            left = deadline - time.monotonic()
-            if scrapes and left <= 0:
-                break
-            wait = max(left, 0.1)
-            answers = list(pool.map(_scrape, [url] * AT_ONCE, [wait] * AT_ONCE))
-            failures = [a for a in answers if isinstance(a, str)]
-            round_ = [a for a in answers if isinstance(a, _Scrape)]
-            unparsed = next((f for f in failures if f.startswith(_UNPARSED)), None)
-            if unparsed is not None:
-                return [DoctorCheck.skipped(name, unparsed)]
-            if not scrapes and not round_:
-                return [DoctorCheck.skipped(name, f"{NO_ANSWER}: {failures[0]}")]
-            flapping = _flapping(scrapes, previous, round_)
-            scrapes += round_
-            if flapping is not None:
-                return [
-                    DoctorCheck.problem(
-                        name,
-                        f"{len(scrapes)} scrapes of {shown(url)}: {flapping}: several processes"
-                        " answer /metrics, each with its own counts, without prometheus_client's"
-                        " multiprocess mode; Prometheus counts a reset at each switch, so rate()"
-                        " and increase() come out wrong (or the app restarted during the check)",
-                        MERGE,
-                    )
-                ]
-            if failures:  # the deadline or the server gave out: judge what came
-                break
-            previous = round_
+    while len(scrapes) < SCRAPES:
+        left = deadline - time.monotonic()
+        if scrapes and left <= 0:
+            break
+        wait = max(left, 0.1)
+        answers = [_read_answer(a) for a in get_at_once(url, AT_ONCE, timeout=wait, accept=ACCEPT)]
+        failures = [a for a in answers if isinstance(a, str)]
+        round_ = [a for a in answers if isinstance(a, _Scrape)]
+        unparsed = next((f for f in failures if f.startswith(_UNPARSED)), None)
+        if unparsed is not None:
+            return [DoctorCheck.skipped(name, unparsed)]
+        if not scrapes and not round_:
+            return [DoctorCheck.skipped(name, f"{NO_ANSWER}: {failures[0]}")]
+        flapping = _flapping(scrapes, previous, round_)
+        scrapes += round_
+        if flapping is not None:
+            return [
+                DoctorCheck.problem(
+                    name,
+                    f"{len(scrapes)} scrapes of {shown(url)}: {flapping}: several processes"
+                    " answer /metrics, each with its own counts, without prometheus_client's"
+                    " multiprocess mode; Prometheus counts a reset at each switch, so rate()"
+                    " and increase() come out wrong (or the app restarted during the check)",
+                    MERGE,
+                )
+            ]
+        if failures:  # the deadline or the server gave out: judge what came
+            break
+        previous = round_
     if len(scrapes) < 2:
         return [DoctorCheck.skipped(name, "one scrape only, within --timeout")]
     return [
@@ -161,12 +160,10 @@ def processes_check(url: str, *, timeout: float) -> list[DoctorCheck]:
 _UNPARSED = "the answer does not parse"
 
 
-def _scrape(url: str, timeout: float) -> _Scrape | str:
-    """One scrape of *url*, or why it failed, in words fit for a report."""
-    try:
-        answer = get(url, timeout=timeout, accept=ACCEPT)
-    except HttpError as error:
-        return str(error)
+def _read_answer(answer: Answer | HttpError) -> _Scrape | str:
+    """One scrape's counts, or why there are none, in words fit for a report."""
+    if isinstance(answer, HttpError):
+        return str(answer)
     try:
         return _read(answer.body, answer.content_type)
     except Exception as error:  # the parsers raise ValueError, and worse on odd input
