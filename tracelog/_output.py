@@ -175,6 +175,9 @@ class Output:
                 return
         except FileNotFoundError:
             pass  # moved away and not yet recreated: create it, as the app's next line
+        except OSError as exc:  # cannot tell (a directory made unreadable): write on here
+            _errors.report("could not check the log output's path for rotation", exc)
+            return
         try:
             stream = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         except OSError as exc:
