@@ -72,7 +72,7 @@ def test_the_readmes_blocks_are_the_manuals() -> None:
                     assert " ".join(words[:2]) in manual_text, line
                     checked += 1
                 elif words[:2] == ["pip", "install"]:
-                    assert words[2].strip('"').split("[")[1].rstrip("]") in manual_text, line
+                    assert f"`{words[2].strip(chr(34))}`" in manual_text, line
                     checked += 1
     assert checked >= 6
 
