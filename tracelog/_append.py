@@ -105,11 +105,17 @@ def add_event(
     outer, state.span = state.span, span
     try:
         _append(span, lock, events, [event])
-        while state.pending:  # what signal handlers logged meanwhile, in order
-            pending, state.pending = state.pending, []
-            _append(span, lock, events, pending)
+        _drain(span, lock, events)
     finally:
         state.span = outer
+
+
+def _drain(span: Any, lock: Any, events: Any) -> None:
+    """Append what this thread logged to *span* meanwhile (signal handlers), in order."""
+    state = _state
+    while state.pending:  # a handler may log again during an append
+        pending, state.pending = state.pending, []
+        _append(span, lock, events, pending)
 
 
 def _append(span: Any, lock: Any, events: Any, new: list[Any]) -> None:
@@ -181,9 +187,8 @@ def set_error(span: Any, description: str | None) -> None:
                         span._status = status
                 finally:
                     lock.release()
-            if state.pending and outer is not span:
-                pending, state.pending = state.pending, []
-                _append(span, lock, span._events, pending)
+            if outer is not span:  # else the add_event further down appends them
+                _drain(span, lock, span._events)
         finally:
             state.span = outer
         return
