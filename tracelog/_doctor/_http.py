@@ -196,12 +196,8 @@ def _opener(url: str, watch: _Watch) -> urllib.request.OpenerDirector:
         _HTTPSHandler(watch),
         _Redirects(),
     ]
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        direct = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        direct = False
-    if direct:  # loopback: a proxy from the environment must not see it
+    # Loopback: a proxy from the environment must not see it.
+    if _is_loopback(urllib.parse.urlsplit(url).hostname or ""):
         handlers.append(urllib.request.ProxyHandler({}))
     return urllib.request.build_opener(*handlers)
 
@@ -261,8 +257,6 @@ def _get(url: str, *, timeout: float, accept: str | None) -> Answer:
                     body += chunk
                     if len(body) > LIMIT:
                         raise HttpError(f"{url}: the answer is over {LIMIT >> 20} MiB")
-        except HttpError:
-            raise
         except urllib.error.HTTPError as error:
             error.close()
             raise HttpError(f"{url} answered {error.code} {error.reason}") from None
