@@ -18,7 +18,7 @@ from typing import Any
 from tracelog._context import TraceContext
 from tracelog._fields import PROFILES, ExceptionFields, Schema
 from tracelog._json import JsonEncoder, safe_str
-from tracelog._redact import REDACTED, Redactor
+from tracelog._redact import MAX_CACHED_KEY, REDACTED, Redactor
 
 __all__ = ["EXCEPTION_KEYS", "RESERVED_KEYS", "AttributeMaker", "valid_utf8"]
 
@@ -43,9 +43,8 @@ RESERVED_KEYS = frozenset(
     }
 )
 _MAX_SITES = 4096
-# The key cache holds at most 4096 keys of at most 128 characters (~1 MB).
+# The key cache holds at most 4096 keys of at most MAX_CACHED_KEY characters (~1 MB).
 _MAX_KEYS = 4096
-_MAX_CACHED_KEY = 128
 
 
 class AttributeMaker:
@@ -160,7 +159,7 @@ class AttributeMaker:
             key = f"extra.{key}"
         elif key in _ID_KEYS and type(raw_key) is str:
             marker = _ID
-        if type(raw_key) is str and len(raw_key) <= _MAX_CACHED_KEY:  # never a long one
+        if type(raw_key) is str and len(raw_key) <= MAX_CACHED_KEY:  # never a long one
             if len(self._keys) >= _MAX_KEYS:
                 self._keys = {}  # replaced, not cleared: another thread may be reading it
             self._keys[raw_key] = (key, marker)

@@ -200,7 +200,7 @@ def current() -> TraceContext | None:
     if last[0] is ctx:
         return last[1]
     try:
-        span = ctx.get(_SPAN_KEY) if _SPAN_KEY is not None else _span_in(ctx)
+        span = _span_in(ctx)
         result = None if span is None else from_span_context(span.get_span_context(), span)
     except Exception:  # not a Span: get_current_span() would ignore it too
         result = None

@@ -64,9 +64,10 @@ _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
 _DIGITS = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 # The cache of is_sensitive's answers is bounded by the characters it holds, and
-# keys longer than _MAX_CACHED_KEY (never a real field name; possibly chosen by
-# a client, as a key in a logged request body) are not kept at all.
-_MAX_CACHED_KEY = 128
+# keys longer than MAX_CACHED_KEY (never a real field name; possibly chosen by
+# a client, as a key in a logged request body) are not kept at all, here or in
+# any other cache of keys (the attribute maker's).
+MAX_CACHED_KEY = 128
 _MAX_CACHED_CHARS = 256 * 1024
 
 
@@ -112,7 +113,7 @@ class Redactor:
         words = key_words(key)
         result = any(_contains(words, pattern) for pattern in self._patterns)
         size = len(key)
-        if size <= _MAX_CACHED_KEY:
+        if size <= MAX_CACHED_KEY:
             if self._cached_chars + size > _MAX_CACHED_CHARS:
                 self._cache = {}
                 self._cached_chars = 0
