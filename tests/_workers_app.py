@@ -1,7 +1,9 @@
 """The application the worker tests serve: under gunicorn (``app``) and uvicorn (``asgi_app``).
 
 Each worker process logs to its own file, ``$WORKERS_LOG_DIR/app-<pid>.jsonl``,
-so a trace ID found in a log file names the worker that handled the request.
+so a trace ID found in a log file names the worker that handled the request,
+and marks itself ready with ``$WORKERS_LOG_DIR/ready-<pid>`` once it has the
+application (imported, or forked from a master that preloaded it).
 ``/orders/<n>?ms=<delay>`` sleeps ``delay`` ms inside the server span, logs a
 line and answers ``ok <pid>``; ``/metrics`` is tracelog.metrics' exposition.
 The caller's ``traceparent`` decides sampling (``ParentBased(ALWAYS_ON)``).
@@ -97,6 +99,15 @@ async def handle_asgi(scope: Scope, receive: Receive, send: Send) -> None:
 
 _traced_asgi = OtelASGI(tracelog.metrics.ASGIMiddleware(handle_asgi), tracer_provider=provider)
 _metrics_asgi = tracelog.metrics.make_asgi_app()
+
+
+def _ready() -> None:
+    with open(os.path.join(os.environ["WORKERS_LOG_DIR"], f"ready-{os.getpid()}"), "w"):
+        pass
+
+
+_ready()
+os.register_at_fork(after_in_child=_ready)  # gunicorn --preload: the workers fork from here
 
 
 async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -36,6 +36,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from tests._prometheus import Prometheus, free_port, get, running, wait_for
 from tests.test_readme_scale import snippet
 from tracelog._doctor import Status, run
+from tracelog._doctor._http import Answer, get_at_once
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
@@ -111,9 +112,16 @@ class Server:
             )
 
     def ready(self) -> bool:
-        """Whether every worker is up and /metrics answers."""
+        """Whether every worker has the application (it marks itself ready) and /metrics answers.
+
+        A worker counted among the master's children may still be importing the
+        application, and then its siblings answer every request.
+        """
         self.alive()
-        if len(self.worker_pids()) < self.workers:
+        pids = self.worker_pids()
+        if len(pids) < self.workers or not all(
+            (self.logs / f"ready-{pid}").exists() for pid in pids
+        ):
             return False
         try:
             get(f"{self.url}/metrics")
@@ -538,3 +546,19 @@ def wait_counted(server: Server, number: int) -> dict[str, Any]:
 
     wait_for(counted, timeout=30, failure=lambda: f"counted {got.get('requests')}, not {number}")
     return got
+
+
+def test_doctor_scrapes_at_once_reach_every_idle_worker(tmp_path: Path) -> None:
+    """Doctor's rounds of scrapes, connections made before requests, go to several workers."""
+    server = gunicorn(tmp_path, config=False)
+    try:
+        rounds = []
+        for _ in range(4):
+            answers = get_at_once(f"{server.url}/orders/0", 3, timeout=10)
+            assert all(isinstance(answer, Answer) for answer in answers), answers
+            rounds.append({answer.body for answer in answers if isinstance(answer, Answer)})
+        pids = server.worker_pids()
+    finally:
+        stop(server.process)
+    assert {f"ok {pid}".encode() for pid in pids} == set().union(*rounds)
+    assert [len(answered) for answered in rounds] == [3] * 4
