@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import tracelog
+import tracelog._errors
 
 LOGROTATE = shutil.which("logrotate") or (
     "/usr/sbin/logrotate" if Path("/usr/sbin/logrotate").exists() else None
@@ -111,3 +112,29 @@ def test_the_path_removed_and_not_recreated(log_file: Path) -> None:
     log.warning("after")
     assert messages(log_file) == ["after"]
     assert messages(log_file.with_name("moved.log")) == ["before"]
+
+
+def test_the_path_cannot_be_checked(tmp_path: Path) -> None:
+    """When the path cannot be looked up, the lines go on to the open file, and that is told."""
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    tracelog.configure(output=directory / "app.log", integrations=["stdlib"])
+    try:
+        log = logging.getLogger("app")
+        log.warning("before")
+        directory.rename(tmp_path / "moved")
+        directory.write_text("")  # a file where the directory was: stat() says ENOTDIR
+        log.warning("after")
+        log.warning("and after")
+        counts = tracelog._errors.error_counts()
+    finally:
+        tracelog.reset()
+    assert messages(tmp_path / "moved" / "app.log") == [  # the report queues behind "after"
+        "before",
+        "after",
+        "tracelog: could not check the log output's path for rotation"
+        " (NotADirectoryError: [Errno 20] Not a directory: "
+        f"'{directory / 'app.log'}'); later occurrences are counted, not logged",
+        "and after",
+    ]
+    assert counts["could not check the log output's path for rotation: NotADirectoryError"] == 3
