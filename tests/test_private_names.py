@@ -11,8 +11,10 @@ events and doctor's answer stay right.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -114,18 +116,56 @@ def test_without_the_span_key(
 def test_without_the_runtime_contexts_variable(
     monkeypatch: pytest.MonkeyPatch, configured: Callable[..., Captured], spans: Any
 ) -> None:
-    """No ``_current_context`` on the runtime context: the API's get_current() is read."""
+    """No ``_current_context`` on the runtime context: the runtime's get_current() is read."""
     runtime = type(otel_context._RUNTIME_CONTEXT)
     assert runtime is ContextVarsRuntimeContext
     hidden = HiddenFromTracelog("_current_context")
     monkeypatch.setattr(runtime, "_current_context", hidden, raising=False)
     reader = tracelog._context._context_reader()
-    assert reader is otel_context.get_current
+    assert reader == otel_context._RUNTIME_CONTEXT.get_current
     monkeypatch.setattr(tracelog._context, "_read_context", reader)
     out = configured()
     tracer, _ = spans
     line, span = log_in_a_span(tracer, out)
     assert_stamped(line, span)
+
+
+class OtherRuntimeContext(ContextVarsRuntimeContext):
+    """A runtime context of another type, as OTEL_PYTHON_CONTEXT can name one."""
+
+
+def test_another_runtime_context(
+    monkeypatch: pytest.MonkeyPatch, configured: Callable[..., Captured], spans: Any
+) -> None:
+    """Another runtime context configured: tracelog asks it, never the API's lock before 1.25.
+
+    OpenTelemetry's API before 1.25 takes ``_RUNTIME_CONTEXT_LOCK`` in every
+    get_current(); a line logged while it is held (by a thread a signal
+    interrupted in get_current(), here by another thread) must not wait.
+    """
+    runtime = OtherRuntimeContext()
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", runtime)
+    reader = tracelog._context._context_reader()
+    assert reader == runtime.get_current
+    monkeypatch.setattr(tracelog._context, "_read_context", reader)
+    out = configured()
+    tracer, _ = spans
+    line, span = log_in_a_span(tracer, out)
+    assert_stamped(line, span)
+
+    lock = getattr(otel_context, "_RUNTIME_CONTEXT_LOCK", threading.Lock())
+    with tracer.start_as_current_span("held") as held:
+        in_span = contextvars.copy_context()
+    with lock:
+        thread = threading.Thread(
+            target=in_span.run, args=(logging.getLogger("app").info, "while held")
+        )
+        thread.start()
+        thread.join(timeout=5)
+        waited = thread.is_alive()
+    thread.join()
+    assert not waited, "the line waited on the runtime context's lock"
+    assert out.records()[-1]["trace_id"] == format(held.get_span_context().trace_id, "032x")
 
 
 @pytest.mark.parametrize("name", ["_limits", "_lock", "_events", "_end_time"])

@@ -178,7 +178,11 @@ def _context_reader() -> Callable[[], Any]:
         var = getattr(runtime, "_current_context", None)
         if var is not None and callable(getattr(var, "get", None)):
             return var.get  # type: ignore[no-any-return]
-    # Another runtime context was configured (OTEL_PYTHON_CONTEXT): use the API.
+    # Another runtime context was configured (OTEL_PYTHON_CONTEXT): ask it directly,
+    # as get_current() does once loaded (before 1.25, it does so under that lock).
+    get_current = getattr(runtime, "get_current", None)
+    if callable(get_current):
+        return get_current  # type: ignore[no-any-return]
     return otel_context.get_current
 
 
