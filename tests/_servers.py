@@ -8,6 +8,7 @@ group is killed on the way out, so a failing test leaves nothing running.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
@@ -132,6 +133,56 @@ def _signal_group(process: subprocess.Popen[bytes], number: int) -> None:
         os.killpg(process.pid, number)
 
 
+def children(pid: int) -> set[int]:
+    """The live child processes of *pid*."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def _catches(pid: int, number: int) -> bool:
+    """Whether process *pid* has a handler of its own for signal *number* (SigCgt)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (number - 1) & 1)
+    return False
+
+
+def gunicorn_booted(master: int, workers: int) -> bool:
+    """Whether the gunicorn *master* has *workers* workers, each past its own signal set-up.
+
+    A worker still booting runs the master's handlers, under which a SIGTERM
+    is queued for nobody: it lives on, and gunicorn waits its graceful_timeout
+    (30 s) before it kills it. The worker sets SIGHUP, which the master
+    catches, back to the default when it sets its own handlers up.
+    """
+    pids = children(master)
+    return len(pids) >= workers and not any(_catches(pid, signal.SIGHUP) for pid in pids)
+
+
+def gunicorn_workers(command: list[str]) -> int:
+    """How many workers a gunicorn command line starts (``-w N``, ``--workers N``; else 1)."""
+    for flag, value in itertools.pairwise(command):
+        if flag in ("-w", "--workers"):
+            return int(value)
+    for argument in command:
+        if argument.startswith("--workers="):
+            return int(argument.partition("=")[2])
+    return 1
+
+
 @contextmanager
 def running(
     command: list[str],
@@ -141,8 +192,13 @@ def running(
     ready: Callable[[], bool],
     name: str = "server",
     timeout: float = 90,
+    gunicorn: bool = False,
 ) -> Iterator[Running]:
-    """Start *command* in *directory*, wait until *ready*; stop its whole group on the way out."""
+    """Start *command* in *directory*, wait until *ready*; stop its whole group on the way out.
+
+    A *gunicorn* command is also waited for until every worker has booted
+    (`gunicorn_booted`), so that the SIGTERM which stops it stops them all.
+    """
     stdout, stderr = directory / f"{name}.out", directory / f"{name}.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
@@ -156,8 +212,9 @@ def running(
         )
     server = Running(process, stdout, stderr)
     try:
+        workers = gunicorn_workers(command) if gunicorn else 0
         wait_for(
-            lambda: server.alive() and ready(),
+            lambda: server.alive() and ready() and gunicorn_booted(process.pid, workers),
             timeout=timeout,
             failure=lambda: f"{command!r} not ready within {timeout} s:\n{server.output()[-4000:]}",
         )

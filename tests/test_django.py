@@ -113,7 +113,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         **variables,
     )
     try:
-        with running(command, directory=directory, env=env, ready=answers(f"{url}/metrics")) as srv:
+        with running(
+            command, directory=directory, env=env, ready=answers(f"{url}/metrics"), gunicorn=True
+        ) as srv:
             statuses = {}
             for path, trace_id in (("/items/42", ITEM), ("/gone", GONE), ("/boom", BOOM)):
                 status, _, _ = request(

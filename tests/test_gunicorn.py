@@ -49,7 +49,9 @@ def serve(directory: Path, command: list[str], variables: dict[str, str], port: 
     env = server_env(directory, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, **variables)
     url = f"http://127.0.0.1:{port}"
     try:
-        with running(command, directory=directory, env=env, ready=answers(f"{url}/nope")) as srv:
+        with running(
+            command, directory=directory, env=env, ready=answers(f"{url}/nope"), gunicorn=True
+        ) as srv:
             statuses = {}
             for path, trace_id in (("/items/5", ITEM), ("/nope", MISSING), ("/boom", BOOM)):
                 status, _, _ = request(

@@ -34,6 +34,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests._prometheus import Prometheus, free_port, get, running, wait_for
+from tests._servers import children, gunicorn_booted
 from tests.test_readme_scale import snippet
 from tracelog._doctor import Status, run
 from tracelog._doctor._http import Answer, get_at_once
@@ -55,21 +56,6 @@ def without_multiprocess_dir() -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
     }
-
-
-def children(pid: int) -> set[int]:
-    """The live child processes of *pid*."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.add(int(entry.name))
-    return found
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -115,12 +101,17 @@ class Server:
         """Whether every worker has the application (it marks itself ready) and /metrics answers.
 
         A worker counted among the master's children may still be importing the
-        application, and then its siblings answer every request.
+        application, and then its siblings answer every request; under gunicorn
+        it may not have its own signal handlers yet (`gunicorn_booted`).
         """
         self.alive()
         pids = self.worker_pids()
         if len(pids) < self.workers or not all(
             (self.logs / f"ready-{pid}").exists() for pid in pids
+        ):
+            return False
+        if self.workers_of is gunicorn_workers and not gunicorn_booted(
+            self.process.pid, self.workers
         ):
             return False
         try:
