@@ -214,7 +214,11 @@ def running(
     try:
         workers = gunicorn_workers(command) if gunicorn else 0
         wait_for(
-            lambda: server.alive() and ready() and gunicorn_booted(process.pid, workers),
+            lambda: (
+                server.alive()
+                and ready()
+                and (not gunicorn or gunicorn_booted(process.pid, workers))
+            ),
             timeout=timeout,
             failure=lambda: f"{command!r} not ready within {timeout} s:\n{server.output()[-4000:]}",
         )
