@@ -172,7 +172,7 @@ def gunicorn_booted(master: int, workers: int) -> bool:
     return len(pids) >= workers and not any(_catches(pid, signal.SIGHUP) for pid in pids)
 
 
-def gunicorn_workers(command: list[str]) -> int:
+def gunicorn_worker_count(command: list[str]) -> int:
     """How many workers a gunicorn command line starts (``-w N``, ``--workers N``; else 1)."""
     for flag, value in itertools.pairwise(command):
         if flag in ("-w", "--workers"):
@@ -212,7 +212,7 @@ def running(
         )
     server = Running(process, stdout, stderr)
     try:
-        workers = gunicorn_workers(command) if gunicorn else 0
+        workers = gunicorn_worker_count(command) if gunicorn else 0
         wait_for(
             lambda: (
                 server.alive()
