@@ -72,7 +72,7 @@ class Output:
             directory = os.path.dirname(path)
             if not os.path.isdir(directory):
                 raise FileNotFoundError(f"output: directory {directory!r} does not exist")
-            stream = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+            stream = _open_appending(path)
             self._owned = True
             self.path = path
         elif _is_binary(target):
@@ -179,7 +179,7 @@ class Output:
             _errors.report("could not check the log output's path for rotation", exc)
             return
         try:
-            stream = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+            stream = _open_appending(self.path)
         except OSError as exc:
             _errors.report("could not reopen the log output after rotation", exc)
             return
@@ -261,6 +261,11 @@ class Output:
                 except Exception as exc:
                     _errors.report("could not close the log output", exc)
                 self._owned = False
+
+
+def _open_appending(path: str) -> io.TextIOWrapper:
+    """*path* opened to append lines: UTF-8, what cannot be encoded escaped."""
+    return open(path, "a", encoding="utf-8", errors="backslashreplace")
 
 
 def _is_binary(stream: object) -> bool:
