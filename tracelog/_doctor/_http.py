@@ -225,7 +225,7 @@ def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
     worker.start()
     worker.join(timeout + _GRACE)
     if not outcome:
-        raise HttpError(f"{shown(url)}: no complete answer within {timeout:g} s")
+        raise HttpError(_late(shown(url), timeout))
     result = outcome[0]
     if isinstance(result, BaseException):
         raise result
@@ -235,12 +235,22 @@ def get(url: str, *, timeout: float, accept: str | None = None) -> Answer:
 _GRACE = 0.5  # seconds past the deadline for the watched sockets' own ending to come first
 
 
+def _silent(url: str, timeout: float) -> str:
+    """Why there is no answer: nothing came from *url* (already `shown`) within *timeout*."""
+    return f"{url}: no answer within {timeout:g} s"
+
+
+def _late(url: str, timeout: float) -> str:
+    """Why there is no answer: *url*'s was not complete within *timeout* (or not known to be)."""
+    return f"{url}: no complete answer within {timeout:g} s"
+
+
 def _get(url: str, *, timeout: float, accept: str | None) -> Answer:
     deadline = time.monotonic() + timeout
     request = _request(url, accept)
     url = shown(url)
-    silent = f"{url}: no answer within {timeout:g} s"
-    late = f"{url}: no complete answer within {timeout:g} s"
+    silent = _silent(url, timeout)
+    late = _late(url, timeout)
     with _Watch(timeout) as watch:
         try:
             with _opener(url, watch).open(request, timeout=timeout) as response:
@@ -310,7 +320,7 @@ def get_at_once(
             for connection in connections:
                 connection.close()
             failure = HttpError(
-                f"{shown_url}: no answer within {timeout:g} s"
+                _silent(shown_url, timeout)
                 if watch.expired or isinstance(error, TimeoutError)
                 else f"cannot reach {shown_url}: {error}"
             )
@@ -328,7 +338,7 @@ def get_at_once(
                 return Answer(response.status, response.getheader("Content-Type", ""), body)
             except (OSError, http.client.HTTPException) as error:
                 if watch.expired or isinstance(error, TimeoutError):
-                    return HttpError(f"{shown_url}: no complete answer within {timeout:g} s")
+                    return HttpError(_late(shown_url, timeout))
                 return HttpError(f"{shown_url}: {type(error).__name__}: {error}")
             finally:
                 connection.close()
@@ -336,7 +346,7 @@ def get_at_once(
         with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tracelog-doctor") as pool:
             answers = list(pool.map(ask, connections))
     return [
-        HttpError(f"{shown_url}: no complete answer within {timeout:g} s")
+        HttpError(_late(shown_url, timeout))
         if watch.expired and isinstance(answer, Answer)
         else answer
         for answer in answers
